@@ -1,0 +1,73 @@
+/**
+ * What tests use to reach the real control plane.
+ *
+ * `npm test` (run-tests.ts) starts one control plane for the whole run and hands its
+ * facts to every test process in `CHAKRATOR_TEST_CLUSTER`, so the suite pays the
+ * start-up once. A test file run on its own (`node --test some.test.ts`) starts a
+ * private control plane instead, stopped when that process exits.
+ *
+ * Tests share the cluster, so each takes its own namespace (`testNamespace`).
+ */
+import * as k8s from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import { ControlPlane, type ControlPlaneInfo } from "./controlplane.ts";
+
+export { ControlPlane, ControlPlaneError, freePort, type ControlPlaneInfo } from "./controlplane.ts";
+
+/** Environment variable carrying the shared control plane's `ControlPlaneInfo` as JSON. */
+export const clusterEnv = "CHAKRATOR_TEST_CLUSTER";
+
+let own: Promise<ControlPlaneInfo> | undefined;
+
+/** The shared control plane, or a private one started on first use. */
+export function testCluster(): Promise<ControlPlaneInfo> {
+  const shared = process.env[clusterEnv];
+  if (shared) return Promise.resolve(JSON.parse(shared) as ControlPlaneInfo);
+  own ??= ControlPlane.start().then((cp) => {
+    // node:test runs the file's tests, then lets the process end: stop on the way out.
+    process.once("beforeExit", () => void cp.stop());
+    return cp.info;
+  });
+  return own;
+}
+
+/** A KubeConfig for the admin, or for `token` when given (e.g. the unprivileged user's). */
+export function kubeConfig(info: ControlPlaneInfo, token?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(info.kubeconfig);
+  if (token !== undefined) {
+    kc.loadFromOptions({
+      clusters: kc.getClusters(),
+      users: [{ name: "token-user", token }],
+      contexts: [{ name: "token", cluster: kc.getClusters()[0]!.name, user: "token-user" }],
+      currentContext: "token",
+    });
+  }
+  return kc;
+}
+
+/** Creates a fresh namespace named `<prefix>-<random>` and returns its name. */
+export async function testNamespace(info: ControlPlaneInfo, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`.toLowerCase().slice(0, 63);
+  const core = kubeConfig(info).makeApiClient(k8s.CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name } } });
+  return name;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err: unknown) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
