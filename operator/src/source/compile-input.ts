@@ -1,0 +1,103 @@
+/**
+ * From a ConfigMap's `data` to the modules the compiler sees, and the content hash
+ * that names a revision.
+ *
+ * Guarantees: only `.ts` keys count (README.md and friends neither compile nor change
+ * the hash); text is normalized (a leading BOM dropped, CRLF → LF) so the same code
+ * saved from Windows, kubectl or the editor hashes alike; the hash does not depend
+ * on key order; the size cap is checked before anything is parsed. Never throws.
+ */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { ChakratorCode, diagnosticAt } from "./compile-diagnostics.ts";
+import type { Diagnostic } from "./compile-diagnostics.ts";
+
+/** The entry module's key. */
+export const ENTRY = "reconciler.ts";
+/** Default cap on the total size of the `.ts` keys: a ConfigMap's own limit. */
+export const DEFAULT_MAX_SOURCE_BYTES = 1024 * 1024;
+/** What Kubernetes accepts as a ConfigMap key. */
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** The `.ts` modules of a source, ready to compile, or the reasons they are not. */
+export interface NormalizedSource {
+  /** ConfigMap key → normalized text, in key order. */
+  modules: Map<string, string>;
+  /** sha256 hex of the keys and normalized texts. */
+  hash: string;
+  /** Errors make the source uncompilable; warnings ride along. */
+  diagnostics: Diagnostic[];
+}
+
+/** Drops a leading BOM and turns CRLF into LF. */
+export function normalizeText(text: string): string {
+  const noBom = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return noBom.includes("\r\n") ? noBom.replace(/\r\n/g, "\n") : noBom;
+}
+
+/** sha256 hex over `key, byte length, text` of each module in key order: unambiguous. */
+export function hashModules(modules: ReadonlyMap<string, string>): string {
+  const h = createHash("sha256");
+  for (const key of [...modules.keys()].sort()) {
+    const text = modules.get(key) ?? "";
+    h.update(`${key}\n${Buffer.byteLength(text, "utf8")}\n`);
+    h.update(text, "utf8");
+    h.update("\n");
+  }
+  return h.digest("hex");
+}
+
+const sourceWide = (code: number, message: string): Diagnostic => diagnosticAt("", undefined, undefined, code, message);
+
+/**
+ * Selects, validates and normalizes the `.ts` keys of `files` (anything: the input
+ * is untrusted), checks the size cap and the entry module, and hashes the result.
+ */
+export function normalizeSource(files: unknown, maxBytes: number): NormalizedSource {
+  const diagnostics: Diagnostic[] = [];
+  const modules = new Map<string, string>();
+  if (typeof files !== "object" || files === null || Array.isArray(files)) {
+    diagnostics.push(sourceWide(ChakratorCode.InvalidInput, "The source must be a map from ConfigMap keys to text."));
+    return { modules, hash: hashModules(modules), diagnostics };
+  }
+  let bytes = 0;
+  for (const key of Object.keys(files).sort()) {
+    if (!key.endsWith(".ts")) continue;
+    const value: unknown = (files as Record<string, unknown>)[key];
+    if (key.endsWith(".d.ts")) {
+      const message = `${key} is ignored: declaration files are not supported, write a .ts module.`;
+      diagnostics.push(diagnosticAt(key, undefined, undefined, ChakratorCode.InvalidInput, message, "warning"));
+      continue;
+    }
+    if (!CONFIGMAP_KEY.test(key)) {
+      const message = `"${key}" is not a valid ConfigMap key (letters, digits, "-", "_", ".").`;
+      diagnostics.push(sourceWide(ChakratorCode.InvalidInput, message));
+      continue;
+    }
+    if (typeof value !== "string") {
+      diagnostics.push(diagnosticAt(key, undefined, undefined, ChakratorCode.InvalidInput, `${key} is not text.`));
+      continue;
+    }
+    bytes += Buffer.byteLength(key, "utf8") + Buffer.byteLength(value, "utf8");
+    modules.set(key, normalizeText(value));
+  }
+  const hash = hashModules(modules);
+  if (bytes > maxBytes) {
+    const message = `The .ts keys total ${bytes} bytes, more than the ${maxBytes} bytes allowed.`;
+    diagnostics.push(sourceWide(ChakratorCode.SourceTooLarge, message));
+    return { modules, hash, diagnostics };
+  }
+  const entry = modules.get(ENTRY);
+  if (entry === undefined) {
+    const message = `The ConfigMap has no "${ENTRY}" key: it is the entry module and must \`export default\` a Reconciler.`;
+    diagnostics.push(diagnosticAt(ENTRY, undefined, undefined, ChakratorCode.MissingEntry, message));
+  }
+  for (const [key, text] of modules) {
+    if (text.trim() !== "") continue;
+    // An empty entry cannot be a reconciler; an empty helper module is merely odd.
+    const isEntry = key === ENTRY;
+    const message = isEntry ? `${key} is empty: it must \`export default\` a Reconciler.` : `${key} is empty.`;
+    diagnostics.push(diagnosticAt(key, undefined, undefined, ChakratorCode.EmptyModule, message, isEntry ? "error" : "warning"));
+  }
+  return { modules, hash, diagnostics };
+}
