@@ -1,0 +1,105 @@
+/**
+ * Failure classes of the sandbox, one per failure point, each with a `cause`.
+ *
+ * The engine maps them to outcomes: `UserCodeError`, `TimeoutError`,
+ * `MemoryLimitError` and `InvalidResultError` are the reconciler's fault (Ready=False,
+ * Event, backoff); `SandboxCrashedError` is infrastructure (retry with backoff);
+ * `LoadError` rejects a revision; `SandboxUsageError` is a caller bug; `CallAbortedError`
+ * follows the caller's own `AbortSignal`. All extend `SandboxError`, so one `instanceof`
+ * separates sandbox failures from anything else.
+ */
+
+/** Base class of every error the sandbox raises. */
+export class SandboxError extends Error {
+  override name = "SandboxError";
+}
+
+/** Where in which revision a call failed; set on every per-call error. */
+export interface CallSite {
+  revisionId: string;
+  method: string;
+}
+
+/**
+ * A revision could not be loaded: a syntax error (message carries `[file:line:col]`
+ * as V8 reports it), an import that is not a module of the revision, a module that
+ * threw, timed out or ran out of memory while evaluating, or a bad default export.
+ */
+export class LoadError extends SandboxError {
+  override name = "LoadError";
+  readonly revisionId: string;
+  constructor(revisionId: string, message: string, options?: ErrorOptions) {
+    super(`revision ${revisionId}: ${message}`, options);
+    this.revisionId = revisionId;
+  }
+}
+
+/** User code threw or rejected. `cause` is a copy of the thrown error; `userStack` is trimmed to user frames. */
+export class UserCodeError extends SandboxError {
+  override name = "UserCodeError";
+  readonly revisionId: string;
+  readonly method: string;
+  /** The thrown error's stack, keeping only frames in the revision's own modules. */
+  readonly userStack: string;
+  constructor(site: CallSite, message: string, userStack: string, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} threw: ${message}`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+    this.userStack = userStack;
+  }
+}
+
+/** The call ran past its wall-clock limit; its isolate was disposed and will be rebuilt. */
+export class TimeoutError extends SandboxError {
+  override name = "TimeoutError";
+  readonly revisionId: string;
+  readonly method: string;
+  readonly timeoutMs: number;
+  constructor(site: CallSite, timeoutMs: number, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} did not finish within ${timeoutMs} ms`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** The call exceeded its isolate's memory limit; the isolate was disposed and will be rebuilt. */
+export class MemoryLimitError extends SandboxError {
+  override name = "MemoryLimitError";
+  readonly revisionId: string;
+  readonly method: string;
+  readonly memoryMb: number;
+  constructor(site: CallSite, memoryMb: number, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} exceeded its memory limit of ${memoryMb} MiB`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+    this.memoryMb = memoryMb;
+  }
+}
+
+/** The call returned something that is not a valid, JSON-only, size-capped result. */
+export class InvalidResultError extends SandboxError {
+  override name = "InvalidResultError";
+  readonly revisionId: string;
+  readonly method: string;
+  constructor(site: CallSite, message: string, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} returned an invalid result: ${message}`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+  }
+}
+
+/** The sandbox host died or stopped answering during the call; a new host is started, retry later. */
+export class SandboxCrashedError extends SandboxError {
+  override name = "SandboxCrashedError";
+}
+
+/** The caller aborted the call through its `AbortSignal`; `cause` is the signal's reason. */
+export class CallAbortedError extends SandboxError {
+  override name = "CallAbortedError";
+}
+
+/** The caller misused the sandbox: unknown or unloading revision, missing `finalize`, closed sandbox, bad input. */
+export class SandboxUsageError extends SandboxError {
+  override name = "SandboxUsageError";
+}

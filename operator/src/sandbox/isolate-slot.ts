@@ -1,0 +1,241 @@
+/**
+ * One isolate running one revision, inside the sandbox host. Built from the revision's
+ * modules (prelude first, then the user modules, then the default export checked), it
+ * then serves calls one at a time until it is disposed.
+ *
+ * Guarantees:
+ * - Every run has a wall-clock limit enforced from outside: a host timer disposes the
+ *   isolate, which stops synchronous loops and abandons promises that never settle.
+ *   Building (module evaluation) has the same limit.
+ * - A memory overrun disposes the isolate (isolated-vm does it) and is reported as such.
+ * - A disposed slot is never reused: the pool drops it and builds a new one lazily.
+ * - Only strings cross: the resource goes in as JSON; what comes out is an envelope
+ *   string, checked here (size, JSON, shape) before anything trusts it.
+ * - Module state (top-level variables) persists across the runs of one slot, as in a
+ *   Node module; a slot's state is lost when it is disposed, and slots of one pool do
+ *   not share it.
+ */
+import ivm from "isolated-vm";
+import { resolveSpecifier } from "./module-graph.ts";
+import { PRELUDE_FILENAME, PRELUDE_SOURCE } from "./prelude.ts";
+import type { RevisionMeta, RevisionSpec } from "./protocol.ts";
+import { checkResultShape } from "./result-shape.ts";
+import { firstUserFrame, trimStack } from "./stack.ts";
+import type { JsonValue } from "../../types/chakrator.d.ts";
+import type { CallMethod } from "./types.ts";
+
+/** What user code in a slot may ask of the host; `request` resolves to a bridge envelope and never rejects. */
+export interface SlotHooks {
+  request(callId: number, op: string, argsJson: string): Promise<string>;
+  log(callId: number, level: string, message: string, fieldsJson: string): void;
+  event(callId: number, eventJson: string): void;
+}
+
+/** How one run ended. */
+export type RunOutcome =
+  | { kind: "ok"; value: { [key: string]: JsonValue } }
+  | { kind: "user"; name: string; message: string; stack: string }
+  | { kind: "invalid" | "timeout" | "memory" | "aborted" | "internal"; message: string };
+
+/** Building a slot failed; the message says what is wrong in the user's terms. */
+export class BuildError extends Error {
+  override name = "BuildError";
+}
+
+type DisposeReason = "timeout" | "memory" | "aborted" | "error" | "unload";
+
+export class IsolateSlot {
+  readonly meta: RevisionMeta;
+  readonly spec: RevisionSpec;
+  private readonly isolate: ivm.Isolate;
+  private readonly kernel: ivm.Reference<(...args: unknown[]) => unknown>;
+  private readonly files: ReadonlySet<string>;
+  private disposedFor: DisposeReason | undefined;
+
+  private constructor(spec: RevisionSpec, isolate: ivm.Isolate, kernel: ivm.Reference<(...args: unknown[]) => unknown>, meta: RevisionMeta) {
+    this.spec = spec;
+    this.isolate = isolate;
+    this.kernel = kernel;
+    this.meta = meta;
+    this.files = new Set(Object.keys(spec.modules));
+  }
+
+  /** Builds an isolate for `spec` and evaluates its modules; rejects with `BuildError`. */
+  static async create(spec: RevisionSpec, hooks: SlotHooks): Promise<IsolateSlot> {
+    const isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb });
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      isolate.dispose();
+    }, spec.timeoutMs);
+    try {
+      const context = await isolate.createContext();
+      const bridge = new ivm.Reference((callId: number, op: string, argsJson: string) => hooks.request(callId, op, argsJson));
+      const log = new ivm.Callback((callId: number, level: string, message: string, fields: string) => hooks.log(callId, level, message, fields), { ignored: true });
+      const event = new ivm.Callback((callId: number, json: string) => hooks.event(callId, json), { ignored: true });
+      const kernel = (await context.evalClosure(PRELUDE_SOURCE, [bridge, log, event, spec.maxResultBytes], {
+        filename: PRELUDE_FILENAME,
+        result: { reference: true },
+      })) as ivm.Reference<(...args: unknown[]) => unknown>;
+      const entry = await linkModules(isolate, context, spec);
+      const files = new Set(Object.keys(spec.modules));
+      try {
+        await entry.evaluate({ timeout: spec.timeoutMs });
+      } catch (error: unknown) {
+        if (expired || isMemoryError(error)) throw error;
+        throw new BuildError(`evaluating the modules threw ${describeBuildError(error, files)}`, { cause: error });
+      }
+      let metaJson: unknown;
+      try {
+        metaJson = await kernel.apply(undefined, ["install", entry.namespace.derefInto()], { result: { copy: true } });
+      } catch (error: unknown) {
+        if (expired || isMemoryError(error)) throw error;
+        throw new BuildError(`bad reconciler in ${spec.entry}: ${messageOf(error)}`, { cause: error });
+      }
+      const meta = JSON.parse(String(metaJson)) as RevisionMeta;
+      return new IsolateSlot(spec, isolate, kernel, meta);
+    } catch (error: unknown) {
+      if (!isolate.isDisposed) isolate.dispose();
+      if (expired) throw new BuildError(`evaluating the modules did not finish within ${spec.timeoutMs} ms`, { cause: error });
+      if (isMemoryError(error)) throw new BuildError(`evaluating the modules exceeded the memory limit of ${spec.memoryMb} MiB`, { cause: error });
+      if (error instanceof BuildError) throw error;
+      throw new BuildError(describeBuildError(error, new Set(Object.keys(spec.modules))), { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get disposed(): boolean {
+    return this.disposedFor !== undefined || this.isolate.isDisposed;
+  }
+
+  /** Runs `method` on a copy of the resource. Never rejects; the outcome says how it ended. */
+  async run(method: CallMethod, resourceJson: string, callId: number): Promise<RunOutcome> {
+    const timer = setTimeout(() => this.dispose("timeout"), this.spec.timeoutMs);
+    let envelope: unknown;
+    try {
+      envelope = await this.kernel.apply(undefined, ["call", method, resourceJson, callId], { result: { promise: true } });
+    } catch (error: unknown) {
+      const reason: DisposeReason = this.disposedFor ?? (isMemoryError(error) ? "memory" : "error");
+      this.dispose(reason);
+      switch (reason) {
+        case "timeout":
+          return { kind: "timeout", message: `did not finish within ${this.spec.timeoutMs} ms` };
+        case "memory":
+          return { kind: "memory", message: `exceeded the memory limit of ${this.spec.memoryMb} MiB` };
+        case "aborted":
+        case "unload":
+          return { kind: "aborted", message: "the call was aborted" };
+        case "error":
+          return { kind: "internal", message: `the isolate failed: ${messageOf(error)}` };
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.decode(method, envelope);
+  }
+
+  /** Stops whatever runs in the isolate and frees it; later runs are impossible. */
+  dispose(reason: DisposeReason): void {
+    this.disposedFor ??= reason;
+    if (!this.isolate.isDisposed) this.isolate.dispose();
+  }
+
+  /** Why the slot was disposed, if it was. */
+  get disposeReason(): DisposeReason | undefined {
+    return this.disposedFor ?? (this.isolate.isDisposed ? "error" : undefined);
+  }
+
+  /** V8 heap statistics of this isolate. */
+  heapStatistics(): ivm.HeapStatistics | undefined {
+    return this.isolate.isDisposed ? undefined : this.isolate.getHeapStatisticsSync();
+  }
+
+  private decode(method: CallMethod, envelope: unknown): RunOutcome {
+    if (typeof envelope !== "string" || envelope === "") {
+      this.dispose("error");
+      return { kind: "internal", message: "the isolate answered something other than an envelope" };
+    }
+    const body = envelope.slice(1);
+    switch (envelope[0]) {
+      case "R": {
+        if (body.length > this.spec.maxResultBytes) {
+          return { kind: "invalid", message: `the result is ${body.length} characters as JSON, over the limit of ${this.spec.maxResultBytes}` };
+        }
+        let value: unknown;
+        try {
+          value = JSON.parse(body);
+        } catch {
+          return { kind: "invalid", message: "the result is not JSON" };
+        }
+        const checked = checkResultShape(method, value);
+        return checked.ok ? { kind: "ok", value: checked.value } : { kind: "invalid", message: checked.message };
+      }
+      case "U": {
+        const error = parseErrorJson(body);
+        return { kind: "user", name: error.name, message: error.message, stack: trimStack(error.stack, this.files) };
+      }
+      case "I":
+        return { kind: "invalid", message: body };
+      default:
+        this.dispose("error");
+        return { kind: "internal", message: "the isolate answered an unknown envelope" };
+    }
+  }
+}
+
+/** Compiles every module, checks all imports, links the graph; returns the entry module. */
+async function linkModules(isolate: ivm.Isolate, context: ivm.Context, spec: RevisionSpec): Promise<ivm.Module> {
+  const keys = new Set(Object.keys(spec.modules));
+  const byKey = new Map<string, ivm.Module>();
+  const keyOf = new Map<ivm.Module, string>();
+  for (const [key, code] of Object.entries(spec.modules)) {
+    let module: ivm.Module;
+    try {
+      module = await isolate.compileModule(code, { filename: key });
+    } catch (error: unknown) {
+      throw new BuildError(`${key} does not compile: ${messageOf(error)}`, { cause: error });
+    }
+    for (const specifier of module.dependencySpecifiers) {
+      const resolution = resolveSpecifier(specifier, key, keys);
+      if (!resolution.ok) throw new BuildError(resolution.message);
+    }
+    byKey.set(key, module);
+    keyOf.set(module, key);
+  }
+  const entry = byKey.get(spec.entry);
+  if (entry === undefined) throw new BuildError(`the entry module ${spec.entry} is not among the modules`);
+  await entry.instantiate(context, (specifier, referrer) => {
+    const resolution = resolveSpecifier(specifier, keyOf.get(referrer) ?? spec.entry, keys);
+    const module = resolution.ok ? byKey.get(resolution.key) : undefined;
+    if (module === undefined) throw new Error(resolution.ok ? `cannot resolve "${specifier}"` : resolution.message);
+    return module;
+  });
+  return entry;
+}
+
+function describeBuildError(error: unknown, files: ReadonlySet<string>): string {
+  const message = messageOf(error);
+  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
+  const where = firstUserFrame(stack, files);
+  const name = error instanceof Error ? error.name : "Error";
+  return where === undefined ? `${name}: ${message}` : `${name}: ${message} (at ${where})`;
+}
+
+function parseErrorJson(json: string): { name: string; message: string; stack: string } {
+  try {
+    const value = JSON.parse(json) as Record<string, unknown>;
+    const text = (key: string) => (typeof value[key] === "string" ? value[key] : "");
+    return { name: text("name") || "Error", message: text("message"), stack: text("stack") };
+  } catch {
+    return { name: "Error", message: "the thrown error could not be read", stack: "" };
+  }
+}
+
+function isMemoryError(error: unknown): boolean {
+  return /memory limit/i.test(messageOf(error));
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,71 @@
+/**
+ * Defaults and caps of the sandbox's limits, and the clamping every revision goes
+ * through: a revision may ask for less or more than the default but never more than
+ * the global cap, nor less than what isolated-vm accepts (8 MiB) or a usable minimum.
+ */
+import type { RevisionLimits, SandboxOptions, SandboxEvent } from "./types.ts";
+
+/** Options of `Sandbox.start` with every default filled in and validated. */
+export interface ResolvedOptions {
+  timeoutMs: number;
+  memoryMb: number;
+  maxTimeoutMs: number;
+  maxMemoryMb: number;
+  poolSize: number;
+  maxResultBytes: number;
+  onEvent: (event: SandboxEvent) => void;
+}
+
+export const DEFAULTS = {
+  timeoutMs: 5000,
+  memoryMb: 64,
+  maxTimeoutMs: 30_000,
+  maxMemoryMb: 256,
+  poolSize: 2,
+  maxResultBytes: 4 * 1024 * 1024,
+} as const;
+
+/** isolated-vm refuses less than 8 MiB. */
+const MIN_MEMORY_MB = 8;
+const MIN_TIMEOUT_MS = 10;
+
+/** Fills in defaults; throws `RangeError` for a non-positive or non-finite number. */
+export function resolveOptions(options: SandboxOptions): ResolvedOptions {
+  const positive = (name: string, value: number | undefined, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`sandbox option ${name} must be a positive number, got ${value}`);
+    return value;
+  };
+  const maxTimeoutMs = positive("maxTimeoutMs", options.maxTimeoutMs, DEFAULTS.maxTimeoutMs);
+  const maxMemoryMb = Math.max(MIN_MEMORY_MB, positive("maxMemoryMb", options.maxMemoryMb, DEFAULTS.maxMemoryMb));
+  const onEvent = options.onEvent;
+  return {
+    maxTimeoutMs,
+    maxMemoryMb,
+    timeoutMs: clamp(positive("timeoutMs", options.timeoutMs, DEFAULTS.timeoutMs), MIN_TIMEOUT_MS, maxTimeoutMs),
+    memoryMb: clamp(positive("memoryMb", options.memoryMb, DEFAULTS.memoryMb), MIN_MEMORY_MB, maxMemoryMb),
+    poolSize: Math.max(1, Math.floor(positive("poolSize", options.poolSize, DEFAULTS.poolSize))),
+    maxResultBytes: positive("maxResultBytes", options.maxResultBytes, DEFAULTS.maxResultBytes),
+    onEvent: (event) => {
+      try {
+        onEvent?.(event);
+      } catch {
+        // A faulty hook must not take the supervisor down with it.
+      }
+    },
+  };
+}
+
+/** A revision's limits: its own request or the default, clamped to the caps. */
+export function clampLimits(limits: RevisionLimits | undefined, options: ResolvedOptions): { timeoutMs: number; memoryMb: number } {
+  const pick = (value: number | undefined, fallback: number) =>
+    value !== undefined && Number.isFinite(value) && value > 0 ? value : fallback;
+  return {
+    timeoutMs: Math.round(clamp(pick(limits?.timeoutMs, options.timeoutMs), MIN_TIMEOUT_MS, options.maxTimeoutMs)),
+    memoryMb: Math.round(clamp(pick(limits?.memoryMb, options.memoryMb), MIN_MEMORY_MB, options.maxMemoryMb)),
+  };
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}

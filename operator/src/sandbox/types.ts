@@ -1,0 +1,94 @@
+/**
+ * Public types of the sandbox: what the operator hands in (options, revision source,
+ * bridge) and what it gets back (revision metadata, call outcomes, supervisor events).
+ * Everything that crosses into user code is JSON; these types say so.
+ */
+import type {
+  EventInput,
+  FinalizeResult,
+  JsonValue,
+  KindRef,
+  ListOptions,
+  ReconcileResult,
+  Resource,
+} from "../../types/chakrator.d.ts";
+
+/** Options of `Sandbox.start`; every field has a safe default. */
+export interface SandboxOptions {
+  /** Default per-call wall-clock limit (ms). Default 5000. */
+  timeoutMs?: number;
+  /** Default per-isolate memory limit (MiB). Default 64. */
+  memoryMb?: number;
+  /** Cap on any revision's `timeoutMs`. Default 30000. */
+  maxTimeoutMs?: number;
+  /** Cap on any revision's `memoryMb`. Default 256. */
+  maxMemoryMb?: number;
+  /** Isolates per revision, i.e. how many calls of one revision run at once. Default 2. */
+  poolSize?: number;
+  /** Largest serialized result accepted (UTF-16 code units of its JSON). Default 4 MiB. */
+  maxResultBytes?: number;
+  /** Told about supervisor happenings, for logs and metrics. Must not throw (errors are swallowed). */
+  onEvent?: (event: SandboxEvent) => void;
+}
+
+/** Per-revision limits; clamped to the sandbox's caps. */
+export interface RevisionLimits {
+  timeoutMs?: number;
+  memoryMb?: number;
+}
+
+/** A revision as `source/` produces it: already-transpiled ESM JavaScript per file. */
+export interface RevisionSource {
+  /** Identifies the content (a hash): loading an id that is loaded returns the loaded one. */
+  id: string;
+  /** File name (e.g. `reconciler.ts`, `lib/util.ts`) to ESM JavaScript. */
+  modules: Record<string, string>;
+  /** Key of `modules` whose default export is the reconciler. */
+  entry: string;
+  limits?: RevisionLimits;
+}
+
+/** A loaded revision's metadata, copied out of the isolate as JSON. */
+export interface LoadedRevision {
+  id: string;
+  for: KindRef;
+  owns: KindRef[];
+  hasFinalize: boolean;
+  /** The limits in force after clamping. */
+  limits: { timeoutMs: number; memoryMb: number };
+}
+
+/**
+ * The operator's side of `ctx`: cache reads, logs, events of one call. `get`/`list`
+ * may reject (e.g. an undeclared kind); user code then sees an `Error` with the same
+ * message. `log` and `event` are fire-and-forget; what they throw is swallowed.
+ */
+export interface HostBridge {
+  get(kind: KindRef, name: string, namespace?: string): Promise<Resource | undefined>;
+  list(kind: KindRef, options?: ListOptions): Promise<Resource[]>;
+  log(level: LogLevel, message: string, fields: Record<string, JsonValue> | undefined): void;
+  event(event: EventInput): void;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export type CallMethod = "reconcile" | "finalize";
+
+/** What a call resolves to: the reconciler's result, copied as JSON and shape-checked. */
+export type CallOutcome = ReconcileResult | FinalizeResult;
+
+export interface CallOptions {
+  /** Aborting rejects the call with `CallAbortedError`; a running call's isolate is disposed. */
+  signal?: AbortSignal;
+}
+
+/** Supervisor happenings, for the operator's logs and metrics. */
+export type SandboxEvent =
+  | { type: "host-started"; pid: number; generation: number }
+  | { type: "host-exited"; pid: number; code: number | null; signal: string | null; failedCalls: number }
+  | { type: "host-unresponsive"; pid: number; revisionId: string; waitedMs: number }
+  | { type: "host-restart-scheduled"; attempt: number; delayMs: number }
+  | { type: "host-start-failed"; attempt: number; error: Error }
+  | { type: "isolate-disposed"; revisionId: string; reason: "timeout" | "memory" | "aborted" | "error" }
+  | { type: "revision-reload-failed"; revisionId: string; error: Error }
+  | { type: "log-dropped"; revisionId: string; count: number };
