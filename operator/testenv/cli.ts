@@ -17,7 +17,9 @@ try {
   console.log(`  export KUBECONFIG=${cp.info.kubeconfig}`);
   console.log(`  unprivileged user: KUBECONFIG=${cp.info.userKubeconfig}`);
   console.log("Ctrl-C stops it and removes its files.");
-  const stop = () => void cp.stop().then(() => process.exit(0));
+  // The servers' handles are unref'd (they must not hold tests open): keep this process alive.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const stop = () => { clearInterval(keepAlive); void cp.stop().then(() => process.exit(0)); };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
 } catch (err: unknown) {

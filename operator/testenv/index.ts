@@ -10,7 +10,11 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { ControlPlane, type ControlPlaneInfo } from "./controlplane.ts";
+import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 
 export { ControlPlane, ControlPlaneError, freePort, type ControlPlaneInfo } from "./controlplane.ts";
 
@@ -70,4 +74,29 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Reads a sample's files (`samples/<dir>/*.ts`) as reconciler ConfigMap data. */
+export function sampleSource(dir: string): Record<string, string> {
+  const base = join(import.meta.dirname, "..", "..", "samples", dir);
+  const data: Record<string, string> = {};
+  for (const f of readdirSync(base)) if (f.endsWith(".ts") && !f.endsWith(".test.ts")) data[f] = readFileSync(join(base, f), "utf8");
+  return data;
+}
+
+/** Installs (server-side apply) the CRDs of manifests/crd.yaml and waits until they are Established. */
+export async function installCrds(info: ControlPlaneInfo): Promise<void> {
+  const client = kubeConfig(info).makeApiClient(k8s.ApiextensionsV1Api);
+  // Raw JSON through server-side apply: the generated client's serializer would drop
+  // fields it only knows in camelCase, such as x-kubernetes-preserve-unknown-fields.
+  const objects = KubeClient.fromKubeConfig(kubeConfig(info));
+  const docs = parseAllDocuments(readFileSync(join(import.meta.dirname, "..", "..", "manifests", "crd.yaml"), "utf8")).map((d) => d.toJS() as KubeObject);
+  for (const crd of docs) {
+    await objects.apply(crd, { fieldManager: "chakrator-tests", force: true });
+    await eventually(async () => {
+      const got = await client.readCustomResourceDefinition({ name: crd.metadata.name });
+      return got.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
+    }, 20_000, `CRD ${crd.metadata.name} Established`);
+  }
+  objects.close();
 }

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { parse } from "yaml";
-import { eventually, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "./index.ts";
+import { eventually, installCrds, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "./index.ts";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -20,15 +20,15 @@ describe("control plane smoke", () => {
   });
 
   it("installs the CRD from manifests/ and it becomes Established", async () => {
-    const crd = parse(readFileSync(join(root, "manifests", "crd.yaml"), "utf8")) as k8s.KubernetesObject;
-    const client = k8s.KubernetesObjectApi.makeApiClient(kubeConfig(info));
-    await client.patch(crd, undefined, undefined, "chakrator-tests", true, k8s.PatchStrategy.ServerSideApply);
+    await installCrds(info);
     const ext = kubeConfig(info).makeApiClient(k8s.ApiextensionsV1Api);
     const established = await eventually(async () => {
       const got = await ext.readCustomResourceDefinition({ name: "myresources.example.com" });
       return got.status?.conditions?.find((c) => c.type === "Established" && c.status === "True");
     }, 20_000, "CRD Established");
     assert.equal(established.status, "True");
+    const crd = await ext.readCustomResourceDefinition({ name: "myresources.example.com" });
+    assert.equal(crd.spec.versions[0]?.schema?.openAPIV3Schema?.properties?.status?.x_kubernetes_preserve_unknown_fields, true, "status keeps the fields reconcilers write");
   });
 
   it("creates the sample MyResource and reads it back", async () => {

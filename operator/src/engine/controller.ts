@@ -1,0 +1,424 @@
+/**
+ * One reconciler's controller: informers on its `for` kind and its `owns` kinds, a
+ * work queue of `namespace/name` keys, and workers that run the reconcile pipeline.
+ *
+ * Level-based, as controller-runtime's: a queue key names an object, never an event;
+ * each reconcile reads the object's current state from the cache. The pipeline is
+ *   finalizer bookkeeping -> sandbox call -> apply children -> prune -> status,
+ * and its outcome is handled in one place (`#work`): success forgets the key's
+ * backoff and honours `requeueAfterSeconds`; an error is retried with per-key
+ * exponential backoff; a vanished object is dropped.
+ *
+ * A new revision with the same `for`/`owns` keeps the caches and re-enqueues every
+ * object; one that changes them gets new informers (see manager.ts).
+ */
+import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
+import type { EventRecorder, EventSpec } from "../kube/events.ts";
+import { Informer, objectKey } from "../kube/informer.ts";
+import {
+  CallAbortedError, InvalidResultError, MemoryLimitError, SandboxCrashedError, TimeoutError, UserCodeError,
+  type HostBridge, type Sandbox,
+} from "../sandbox/index.ts";
+import type { FinalizeResult, KindRef, ReconcileResult, Resource } from "../../types/chakrator.d.ts";
+import { childrenToPrune, fieldManager, InvalidChildError, kindKey, needsApply, ownerLabel, prepareChildren } from "./children.ts";
+import { WorkQueue } from "./queue.ts";
+import { statusPatch, type ReadyCondition } from "./status.ts";
+
+/** The finalizer the engine adds when a reconciler has `finalize`. */
+export const finalizerName = "chakrator.dev/finalizer";
+
+/** A revision the engine can run; produced by source/. */
+export interface ActiveRevision {
+  /** `namespace/name` of the reconciler ConfigMap. */
+  reconciler: string;
+  number: number;
+  hash: string;
+  /** The sandbox's revision id. */
+  sandboxId: string;
+  for: KindRef;
+  owns: KindRef[];
+  hasFinalize: boolean;
+  /** Namespace whose resources it reconciles; undefined for all namespaces. */
+  namespace: string | undefined;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** Where the engine's logs go (the telemetry log bus satisfies it). */
+export interface EngineLog {
+  log(level: LogLevel, message: string, context?: { reconciler?: string; revision?: number; resource?: string; source?: "operator" | "user"; fields?: Record<string, unknown> }): void;
+}
+
+/** Optional counters the engine reports to (metrics). All members may be no-ops. */
+export interface EngineHooks {
+  reconciled?(reconciler: string, outcome: "success" | "error" | "requeue", seconds: number): void;
+  sandboxFailure?(reconciler: string, kind: "timeout" | "memory"): void;
+  watchRestarted?(kind: string): void;
+  queueDepth?(reconciler: string, depth: number): void;
+  queueWait?(reconciler: string, seconds: number): void;
+  retried?(reconciler: string): void;
+  /** Wraps each object's reconcile, e.g. to check single-writer invariants in tests. */
+  around?<T>(key: string, run: () => Promise<T>): Promise<T>;
+}
+
+export interface ControllerDeps {
+  client: KubeClient;
+  sandbox: Sandbox;
+  events: EventRecorder;
+  log: EngineLog;
+  hooks?: EngineHooks;
+  /** Concurrent reconciles (different objects). */
+  workers: number;
+  /** Every object is reconciled at least this often. */
+  resyncMs: number;
+}
+
+type Outcome =
+  | { type: "done"; requeueAfterMs?: number }
+  | { type: "gone" }
+  | { type: "error"; error: unknown };
+
+/** Runs one reconciler revision; see the module comment. */
+export class Controller {
+  #rev: ActiveRevision;
+  readonly #deps: ControllerDeps;
+  readonly #queue: WorkQueue;
+  #forInformer!: Informer;
+  readonly #owned = new Map<string, Informer>();
+  #workers: Promise<void>[] = [];
+  #resync: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #started = false;
+  #markStopped!: () => void;
+  readonly #stopped = new Promise<void>((r) => { this.#markStopped = r; });
+
+  constructor(deps: ControllerDeps, rev: ActiveRevision) {
+    this.#deps = deps;
+    this.#rev = rev;
+    const hooks = deps.hooks;
+    this.#queue = new WorkQueue({
+      metrics: {
+        depth: (n: number) => hooks?.queueDepth?.(this.#rev.reconciler, n),
+        added: () => {},
+        queueWait: (s: number) => hooks?.queueWait?.(this.#rev.reconciler, s),
+        workDuration: () => {},
+        retried: () => hooks?.retried?.(this.#rev.reconciler),
+      },
+    });
+  }
+
+  /** True once caches synced and workers run. */
+  get isStarted(): boolean {
+    return this.#started;
+  }
+
+  get revision(): ActiveRevision {
+    return this.#rev;
+  }
+
+  /** The informer holding objects of `kind`, when this revision declared it. */
+  informerFor(kind: KindRef): Informer | undefined {
+    if (kindKey(kind) === kindKey(this.#rev.for)) return this.#forInformer;
+    return this.#owned.get(kindKey(kind));
+  }
+
+  /** Starts informers, waits for their first list, then starts the workers. */
+  async start(): Promise<void> {
+    const rev = this.#rev;
+    const { client } = this.#deps;
+    const restart = (kind: string) => (why: string) => {
+      this.#deps.hooks?.watchRestarted?.(kind);
+      this.#deps.log.log("warn", `watch of ${kind} restarted: ${why}`, { reconciler: rev.reconciler });
+    };
+    const onError = (kind: string) => (err: unknown, attempt: number) =>
+      this.#deps.log.log(attempt > 3 ? "error" : "warn", `watch of ${kind} failed (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}`, { reconciler: rev.reconciler });
+    const forOptions: ConstructorParameters<typeof Informer>[1] = {
+      apiVersion: rev.for.apiVersion,
+      kind: rev.for.kind,
+      onEvent: (type, obj, old) => {
+        if (type === "update" && old && !worthReconciling(old, obj)) return;
+        this.#queue.add(objectKey(obj.metadata.namespace, obj.metadata.name));
+      },
+      onRestart: restart(rev.for.kind),
+      onError: onError(rev.for.kind),
+    };
+    if (rev.namespace !== undefined) forOptions.namespace = rev.namespace;
+    this.#forInformer = new Informer(client, forOptions);
+    for (const kind of rev.owns) {
+      const options: ConstructorParameters<typeof Informer>[1] = {
+        apiVersion: kind.apiVersion,
+        kind: kind.kind,
+        labelSelector: ownerLabel,
+        onEvent: (_type, obj) => this.#enqueueOwner(obj),
+        onRestart: restart(kind.kind),
+        onError: onError(kind.kind),
+      };
+      if (rev.namespace !== undefined) options.namespace = rev.namespace;
+      this.#owned.set(kindKey(kind), new Informer(client, options));
+    }
+    const informers = [this.#forInformer, ...this.#owned.values()];
+    for (const i of informers) i.start();
+    await Promise.race([Promise.all(informers.map((i) => i.synced)), this.#stopped]);
+    if (this.#stopping) return;
+    this.#started = true;
+    for (let i = 0; i < this.#deps.workers; i++) this.#workers.push(this.#runWorker());
+    this.#resync = setInterval(() => this.enqueueAll(), this.#deps.resyncMs);
+    this.#resync.unref();
+  }
+
+  /** Swaps in a revision with the same kinds and namespace; every object is reconciled again. */
+  swap(rev: ActiveRevision): void {
+    this.#rev = rev;
+    this.enqueueAll();
+  }
+
+  /** Enqueues every cached object of the `for` kind. */
+  enqueueAll(): void {
+    for (const obj of this.#forInformer.list()) this.#queue.add(objectKey(obj.metadata.namespace, obj.metadata.name));
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish (up to `drainMs`), stops the watches. */
+  async stop(drainMs = 30_000): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#markStopped();
+    if (this.#resync) clearInterval(this.#resync);
+    await Promise.race([this.#queue.shutDownWithDrain(), new Promise((r) => setTimeout(r, drainMs).unref())]);
+    this.#queue.shutDown();
+    await Promise.race([Promise.all(this.#workers), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    this.#forInformer?.stop();
+    for (const i of this.#owned.values()) i.stop();
+  }
+
+  /** Number of keys waiting. */
+  get queueLength(): number {
+    return this.#queue.len();
+  }
+
+  #enqueueOwner(child: KubeObject): void {
+    const rev = this.#rev;
+    const ref = child.metadata.ownerReferences?.find((r) => r.controller && r.kind === rev.for.kind && r.apiVersion === rev.for.apiVersion);
+    if (ref) this.#queue.add(objectKey(child.metadata.namespace, ref.name));
+  }
+
+  async #runWorker(): Promise<void> {
+    for (;;) {
+      const key = await this.#queue.get();
+      if (key === undefined) return;
+      const started = performance.now();
+      let outcome: Outcome;
+      try {
+        const hooks = this.#deps.hooks;
+        outcome = hooks?.around ? await hooks.around(key, () => this.#reconcile(key)) : await this.#reconcile(key);
+      } catch (err: unknown) {
+        outcome = { type: "error", error: err };
+      } finally {
+        this.#queue.done(key);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const reconciler = this.#rev.reconciler;
+      switch (outcome.type) {
+        case "gone":
+          this.#queue.forget(key);
+          break;
+        case "done":
+          this.#queue.forget(key);
+          if (outcome.requeueAfterMs !== undefined) this.#queue.addAfter(key, outcome.requeueAfterMs);
+          this.#deps.hooks?.reconciled?.(reconciler, outcome.requeueAfterMs !== undefined ? "requeue" : "success", seconds);
+          break;
+        case "error":
+          this.#queue.addRateLimited(key);
+          this.#deps.hooks?.reconciled?.(reconciler, "error", seconds);
+          break;
+      }
+    }
+  }
+
+  async #reconcile(key: string): Promise<Outcome> {
+    const rev = this.#rev;
+    const [namespace, name] = splitKey(key);
+    const res = this.#forInformer.get(namespace, name);
+    if (!res) return { type: "gone" };
+    const resource = `${res.kind} ${key}`;
+    const ctx = { reconciler: rev.reconciler, revision: rev.number, resource };
+    const finalizers = res.metadata.finalizers ?? [];
+
+    if (res.metadata.deletionTimestamp) {
+      if (!finalizers.includes(finalizerName)) return { type: "done" };
+      if (rev.hasFinalize) {
+        let result: FinalizeResult;
+        try {
+          result = await this.#deps.sandbox.call(rev.sandboxId, "finalize", res, this.#bridge(res, rev));
+        } catch (err: unknown) {
+          return this.#fail(res, rev, err, "FinalizeError");
+        }
+        if (!result.done) {
+          return { type: "done", requeueAfterMs: (result.requeueAfterSeconds ?? 5) * 1000 };
+        }
+      }
+      await this.#removeFinalizer(res);
+      this.#deps.log.log("info", "finalized; finalizer removed", ctx);
+      return { type: "done" };
+    }
+
+    let current = res;
+    if (rev.hasFinalize && !finalizers.includes(finalizerName)) {
+      current = await this.#addFinalizer(res);
+    }
+
+    let result: ReconcileResult;
+    try {
+      result = await this.#deps.sandbox.call(rev.sandboxId, "reconcile", current, this.#bridge(current, rev));
+    } catch (err: unknown) {
+      return this.#fail(current, rev, err);
+    }
+
+    try {
+      const desired = prepareChildren(current, result.children, rev.owns);
+      const applied = await this.#applyChildren(desired);
+      const pruned = await this.#pruneChildren(current, desired, rev);
+      await this.#writeStatus(current, result.status, {
+        status: "True",
+        reason: "Reconciled",
+        message: `revision ${rev.number}: ${desired.length} ${desired.length === 1 ? "child" : "children"}${applied ? `, ${applied} applied` : ""}${pruned ? `, ${pruned} pruned` : ""}`,
+      });
+      if (applied || pruned) this.#deps.log.log("info", `reconciled: ${applied} applied, ${pruned} pruned`, ctx);
+    } catch (err: unknown) {
+      return this.#fail(current, rev, err);
+    }
+    const after = result.requeueAfterSeconds;
+    return after !== undefined && after > 0 ? { type: "done", requeueAfterMs: after * 1000 } : { type: "done" };
+  }
+
+  async #applyChildren(desired: KubeObject[]): Promise<number> {
+    const todo = desired.filter((d) => needsApply(d, this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name)));
+    await Promise.all(todo.map(async (d) => {
+      try {
+        await this.#deps.client.apply(d, { fieldManager, force: true });
+      } catch (err: unknown) {
+        throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describe(err)}`, { cause: err });
+      }
+    }));
+    return todo.length;
+  }
+
+  async #pruneChildren(owner: KubeObject, desired: KubeObject[], rev: ActiveRevision): Promise<number> {
+    let pruned = 0;
+    for (const kind of rev.owns) {
+      const informer = this.#owned.get(kindKey(kind));
+      if (!informer) continue;
+      const live = informer.list(owner.metadata.namespace, { [ownerLabel]: owner.metadata.uid ?? "" });
+      for (const c of childrenToPrune(owner, live, desired)) {
+        const opts: { uid?: string; propagationPolicy: "Background" } = { propagationPolicy: "Background" };
+        if (c.metadata.uid) opts.uid = c.metadata.uid;
+        await this.#deps.client.delete(c.apiVersion, c.kind, c.metadata.name, c.metadata.namespace, opts);
+        pruned++;
+      }
+    }
+    return pruned;
+  }
+
+  async #writeStatus(res: KubeObject, userStatus: Record<string, unknown> | undefined, ready: ReadyCondition): Promise<void> {
+    const patch = statusPatch(res, userStatus ?? {}, ready, new Date());
+    if (!patch) return;
+    await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status");
+  }
+
+  async #fail(res: KubeObject, rev: ActiveRevision, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
+    const reason = reasonFor(err, fallbackReason);
+    const message = describe(err);
+    const resource = `${res.kind} ${objectKey(res.metadata.namespace, res.metadata.name)}`;
+    const fields: Record<string, unknown> = { reason };
+    if (err instanceof UserCodeError && err.userStack) fields.stack = err.userStack;
+    this.#deps.log.log("error", `reconcile failed: ${message}`, { reconciler: rev.reconciler, revision: rev.number, resource, fields });
+    if (err instanceof TimeoutError) this.#deps.hooks?.sandboxFailure?.(rev.reconciler, "timeout");
+    if (err instanceof MemoryLimitError) this.#deps.hooks?.sandboxFailure?.(rev.reconciler, "memory");
+    const spec: EventSpec = { type: "Warning", reason, message };
+    void this.#deps.events.record(res, spec);
+    try {
+      await this.#writeStatus(res, undefined, { status: "False", reason, message });
+    } catch (statusErr: unknown) {
+      this.#deps.log.log("warn", `could not write the Ready=False status: ${describe(statusErr)}`, { reconciler: rev.reconciler, resource });
+    }
+    return { type: "error", error: err };
+  }
+
+  /** Adds the finalizer with a JSON patch guarded by resourceVersion (never creates the object). */
+  async #addFinalizer(res: KubeObject): Promise<KubeObject> {
+    const ops: unknown[] = [{ op: "test", path: "/metadata/resourceVersion", value: res.metadata.resourceVersion }];
+    ops.push(res.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: finalizerName } : { op: "add", path: "/metadata/finalizers", value: [finalizerName] });
+    return this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, ops, "json");
+  }
+
+  /** Removes the finalizer; on a conflict, retries on a fresh read. */
+  async #removeFinalizer(res: KubeObject): Promise<void> {
+    let current: KubeObject | undefined = res;
+    for (let attempt = 0; current && attempt < 5; attempt++) {
+      const i = current.metadata.finalizers?.indexOf(finalizerName) ?? -1;
+      if (i < 0) return;
+      try {
+        await this.#deps.client.patch(current.apiVersion, current.kind, current.metadata.name, current.metadata.namespace, [
+          { op: "test", path: `/metadata/finalizers/${i}`, value: finalizerName },
+          { op: "remove", path: `/metadata/finalizers/${i}` },
+        ], "json");
+        return;
+      } catch (err: unknown) {
+        if (!(err instanceof KubeApiError) || (err.status !== 409 && err.status !== 422)) throw err;
+        current = await this.#deps.client.get(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace);
+      }
+    }
+  }
+
+  /** ctx.get/list/log/event of one call: reads only declared kinds, from the caches. */
+  #bridge(res: KubeObject, rev: ActiveRevision): HostBridge {
+    const resource = `${res.kind} ${objectKey(res.metadata.namespace, res.metadata.name)}`;
+    const informerOf = (kind: KindRef): Informer => {
+      const informer = kind && typeof kind === "object" ? this.informerFor(kind) : undefined;
+      if (!informer) throw new Error(`ctx.get/list: kind ${kind?.apiVersion}/${kind?.kind} is not declared in for or owns`);
+      return informer;
+    };
+    return {
+      get: async (kind, name, namespace) => informerOf(kind).get(namespace ?? res.metadata.namespace, name) as Resource | undefined,
+      list: async (kind, options) => informerOf(kind).list(options?.namespace, options?.labels) as Resource[],
+      log: (level, message, fields) => this.#deps.log.log(level, message, { reconciler: rev.reconciler, revision: rev.number, resource, source: "user", ...(fields ? { fields } : {}) }),
+      event: (e) => void this.#deps.events.record(res, { type: e.type ?? "Normal", reason: e.reason, message: e.message }),
+    };
+  }
+}
+
+/** A child could not be applied (RBAC, validation, conflict). */
+export class ApplyError extends Error {
+  override name = "ApplyError";
+}
+
+function splitKey(key: string): [string | undefined, string] {
+  const i = key.indexOf("/");
+  return i < 0 ? [undefined, key] : [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** Status-only updates (our own writes) do not need a reconcile; spec, metadata and deletion do. */
+function worthReconciling(old: KubeObject, obj: KubeObject): boolean {
+  const a = old.metadata;
+  const b = obj.metadata;
+  if (a.generation === undefined || a.generation !== b.generation) return true;
+  return a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.annotations) !== JSON.stringify(b.annotations) ||
+    JSON.stringify(a.finalizers) !== JSON.stringify(b.finalizers);
+}
+
+function reasonFor(err: unknown, fallback: string): string {
+  if (err instanceof TimeoutError) return "Timeout";
+  if (err instanceof MemoryLimitError) return "MemoryLimit";
+  if (err instanceof InvalidResultError) return "InvalidResult";
+  if (err instanceof SandboxCrashedError || err instanceof CallAbortedError) return "SandboxRestarted";
+  if (err instanceof InvalidChildError) return "InvalidChild";
+  if (err instanceof ApplyError) return "ApplyFailed";
+  if (err instanceof KubeApiError) return "APIError";
+  return fallback;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof KubeApiError && err.status === 403) return `${err.message} (grant the operator's ServiceAccount this permission, see README "Owning more kinds")`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,362 @@
+/**
+ * The only code that talks to the API server: a small REST client over node:https.
+ *
+ * Why not the generated clients of `@kubernetes/client-node`: the engine works on
+ * arbitrary kinds named by user code, needs server-side apply on any resource and its
+ * status subresource, and needs watches it can supervise itself. We still use the
+ * library's `KubeConfig` for every way of loading credentials (kubeconfig, in-cluster,
+ * exec plugins), so authentication behaves exactly as kubectl's does.
+ *
+ * Guarantees:
+ * - Every failure is a `KubeApiError` carrying the HTTP status and the API server's
+ *   `reason`/`message` (a `Status` object), or status 0 for a network failure.
+ * - Connections are kept alive and bounded (`maxSockets`), so bursts do not open
+ *   thousands of sockets.
+ * - `withToken(token)` gives a client that acts as another identity (the editor's
+ *   signed-in user) and carries none of this client's credentials.
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Agent, request, type RequestOptions } from "node:https";
+import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
+import { createInterface } from "node:readline";
+
+/** Any object the API server returns. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    creationTimestamp?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    ownerReferences?: OwnerReference[];
+    [field: string]: unknown;
+  };
+  [field: string]: unknown;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+/** A list response. */
+export interface KubeList<T = KubeObject> {
+  items: T[];
+  metadata: { resourceVersion?: string; continue?: string };
+}
+
+/** What discovery says about a kind. */
+export interface ResourceInfo {
+  apiVersion: string;
+  kind: string;
+  /** Plural resource name, e.g. `configmaps`. */
+  plural: string;
+  namespaced: boolean;
+}
+
+/** An API request failed. `status` is 0 when no HTTP response arrived. */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** True for errors worth retrying: network failures, 429, 5xx. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof KubeApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
+}
+
+export interface RequestParams {
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Default 30 s; watches pass their own. */
+  timeoutMs?: number;
+}
+
+interface Base {
+  server: URL;
+  options: RequestOptions;
+  expires: number;
+}
+
+/** A client bound to one cluster and one identity. */
+export class KubeClient {
+  readonly server: string;
+  readonly #kc: KubeConfig | undefined;
+  readonly #token: string | undefined;
+  readonly #ca: RequestOptions["ca"];
+  readonly #agent: Agent | HttpAgent;
+  readonly #userAgent: string;
+  readonly #discovery = new Map<string, Promise<ResourceInfo[]>>();
+  #base: Base | undefined;
+
+  private constructor(init: { server: string; kc?: KubeConfig; token?: string; ca?: RequestOptions["ca"]; agent: Agent | HttpAgent; userAgent: string }) {
+    this.server = init.server;
+    this.#kc = init.kc;
+    this.#token = init.token;
+    this.#ca = init.ca;
+    this.#agent = init.agent;
+    this.#userAgent = init.userAgent;
+  }
+
+  /** A client with the identity of `kc`'s current context. Throws if it has no cluster. */
+  static fromKubeConfig(kc: KubeConfig, options: { userAgent?: string; maxSockets?: number } = {}): KubeClient {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeApiError(0, "NoCluster", "the kubeconfig has no current cluster");
+    const server = cluster.server.replace(/\/$/, "");
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+    return new KubeClient({
+      server,
+      kc,
+      agent: server.startsWith("https:") ? new Agent(agentOptions) : new HttpAgent(agentOptions),
+      userAgent: options.userAgent ?? "chakrator",
+    });
+  }
+
+  /**
+   * A client for the same cluster that authenticates only with `token`: nothing of
+   * this client's identity (token, client certificate, exec plugin) is carried over.
+   */
+  async withToken(token: string): Promise<KubeClient> {
+    const base = await this.#baseOptions();
+    // A separate connection pool: a socket opened with this client's certificate must
+    // never carry another identity's request (x509 wins over bearer tokens).
+    tokenAgent ??= new Agent({ keepAlive: true, maxSockets: 32 });
+    return new KubeClient({ server: this.server, token, ca: base.options.ca, agent: tokenAgent, userAgent: this.#userAgent });
+  }
+
+  async #baseOptions(): Promise<Base> {
+    if (this.#base && this.#base.expires > Date.now()) return this.#base;
+    const options: RequestOptions = { headers: {} };
+    if (this.#kc) {
+      await this.#kc.applyToHTTPSOptions(options);
+    } else {
+      options.ca = this.#ca;
+      (options.headers as Record<string, string>).authorization = `Bearer ${this.#token ?? ""}`;
+    }
+    // Re-read credentials each minute: in-cluster tokens rotate on disk.
+    this.#base = { server: new URL(this.server), options, expires: Date.now() + 60_000 };
+    return this.#base;
+  }
+
+  async #open(method: string, path: string, p: RequestParams): Promise<{ res: IncomingMessage; abort: () => void }> {
+    const base = await this.#baseOptions();
+    const url = new URL(base.server.pathname.replace(/\/$/, "") + path, base.server);
+    for (const [k, v] of Object.entries(p.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { ...(base.options.headers as Record<string, string>), accept: "application/json", "user-agent": this.#userAgent };
+    let payload: string | undefined;
+    if (p.body !== undefined) {
+      payload = typeof p.body === "string" ? p.body : JSON.stringify(p.body);
+      headers["content-type"] = p.contentType ?? "application/json";
+      headers["content-length"] = String(Buffer.byteLength(payload));
+    }
+    const send = url.protocol === "https:" ? request : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { ...base.options, method, headers, agent: this.#agent, signal: p.signal }, (res) => {
+        // Aborting a watch (stop, idle timeout) destroys its response with "aborted";
+        // consumers see that through iteration or their own listeners. Never uncaught.
+        res.on("error", () => {});
+        resolve({ res, abort: () => req.destroy() });
+      });
+      const timeout = p.timeoutMs ?? 30_000;
+      if (timeout > 0) req.setTimeout(timeout, () => req.destroy(new Error(`no response within ${timeout} ms`)));
+      req.on("error", (err: Error) => reject(new KubeApiError(0, err.name === "AbortError" ? "Aborted" : "NetworkError", `${method} ${path}: ${err.message}`, { cause: err })));
+      req.end(payload);
+    });
+  }
+
+  /** One request; resolves to the parsed JSON body, rejects with `KubeApiError`. */
+  async request<T = unknown>(method: string, path: string, p: RequestParams = {}): Promise<T> {
+    const { res } = await this.#open(method, path, p);
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (err: unknown) {
+      throw new KubeApiError(0, "NetworkError", `${method} ${path}: response cut off`, { cause: err });
+    }
+    const text = Buffer.concat(chunks).toString("utf8");
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+    throw statusError(status, text, `${method} ${path}`);
+  }
+
+  /**
+   * A streaming GET (a watch): calls `onLine` with each JSON line until the server ends
+   * the response, the connection breaks, nothing arrives for `idleTimeoutMs`, or
+   * `signal` aborts. Resolves when the stream ended cleanly; rejects with `KubeApiError`.
+   */
+  async stream(path: string, query: RequestParams["query"], onLine: (value: unknown) => void, options: { signal?: AbortSignal; idleTimeoutMs: number }): Promise<void> {
+    const params: RequestParams = { query: query ?? {}, timeoutMs: options.idleTimeoutMs };
+    if (options.signal) params.signal = options.signal;
+    const { res } = await this.#open("GET", path, params);
+    const status = res.statusCode ?? 0;
+    if (status !== 200) {
+      let text = "";
+      for await (const c of res) text += (c as Buffer).toString();
+      throw statusError(status, text, `GET ${path}`);
+    }
+    await new Promise<void>((resolve, reject) => {
+      const lines = createInterface({ input: res, crlfDelay: Infinity });
+      let failed = false;
+      lines.on("line", (line) => {
+        if (failed || !line) return;
+        try {
+          onLine(JSON.parse(line));
+        } catch (err: unknown) {
+          failed = true;
+          res.destroy();
+          reject(err instanceof KubeApiError ? err : new KubeApiError(0, "BadWatchEvent", `GET ${path}: ${String(err)}`, { cause: err }));
+        }
+      });
+      // readline re-emits its input's errors; the response's own listener below reports them.
+      lines.on("error", () => {});
+      res.on("error", (err: Error) => { failed = true; reject(new KubeApiError(0, "NetworkError", `GET ${path}: ${err.message}`, { cause: err })); });
+      res.on("aborted", () => { failed = true; reject(new KubeApiError(0, "NetworkError", `GET ${path}: connection aborted`)); });
+      lines.on("close", () => { if (!failed) resolve(); });
+    });
+  }
+
+  /** Discovery: the resource behind a kind. Rejects with status 404 for an unknown kind. */
+  async resource(apiVersion: string, kind: string): Promise<ResourceInfo> {
+    const find = async (fresh: boolean) => {
+      if (fresh) this.#discovery.delete(apiVersion);
+      let pending = this.#discovery.get(apiVersion);
+      if (!pending) {
+        const path = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+        pending = this.request<{ resources: Array<{ name: string; kind: string; namespaced: boolean }> }>("GET", path)
+          .then((r) => r.resources.filter((x) => !x.name.includes("/")).map((x) => ({ apiVersion, kind: x.kind, plural: x.name, namespaced: x.namespaced })));
+        pending.catch(() => this.#discovery.delete(apiVersion));
+        this.#discovery.set(apiVersion, pending);
+      }
+      return (await pending.catch((err: unknown) => {
+        if (err instanceof KubeApiError && err.status === 404) return [];
+        throw err;
+      })).find((r) => r.kind === kind);
+    };
+    const info = (await find(false)) ?? (await find(true));
+    if (!info) throw new KubeApiError(404, "NotFound", `the API server does not serve kind ${kind} in ${apiVersion} (is its CRD installed?)`);
+    return info;
+  }
+
+  /** The REST path of a collection or an object. */
+  static path(info: ResourceInfo, namespace?: string, name?: string, subresource?: string): string {
+    let p = info.apiVersion.includes("/") ? `/apis/${info.apiVersion}` : `/api/${info.apiVersion}`;
+    if (info.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
+    p += `/${info.plural}`;
+    if (name !== undefined) p += `/${encodeURIComponent(name)}`;
+    if (subresource) p += `/${subresource}`;
+    return p;
+  }
+
+  /** Reads one object; resolves to undefined when it does not exist. */
+  async get<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    const info = await this.resource(apiVersion, kind);
+    try {
+      return await this.request<T>("GET", KubeClient.path(info, namespace, name));
+    } catch (err: unknown) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Lists every object (following `continue`), with the list's resourceVersion. */
+  async list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, options: { namespace?: string; labelSelector?: string; pageSize?: number; signal?: AbortSignal } = {}): Promise<KubeList<T>> {
+    const info = await this.resource(apiVersion, kind);
+    const items: T[] = [];
+    let cont: string | undefined;
+    let rv: string | undefined;
+    do {
+      const params: RequestParams = { query: { labelSelector: options.labelSelector, limit: options.pageSize ?? 500, continue: cont } };
+      if (options.signal) params.signal = options.signal;
+      const page = await this.request<KubeList<T>>("GET", KubeClient.path(info, options.namespace), params);
+      for (const item of page.items) items.push({ ...item, apiVersion, kind });
+      cont = page.metadata.continue || undefined;
+      rv = page.metadata.resourceVersion;
+    } while (cont);
+    return { items, metadata: rv === undefined ? {} : { resourceVersion: rv } };
+  }
+
+  /** Creates an object. */
+  async create<T extends KubeObject>(obj: T): Promise<T> {
+    const info = await this.resource(obj.apiVersion, obj.kind);
+    return this.request<T>("POST", KubeClient.path(info, obj.metadata.namespace), { body: obj });
+  }
+
+  /** Replaces an object; with `metadata.resourceVersion` set, a concurrent change is a 409. */
+  async replace<T extends KubeObject>(obj: T): Promise<T> {
+    const info = await this.resource(obj.apiVersion, obj.kind);
+    return this.request<T>("PUT", KubeClient.path(info, obj.metadata.namespace, obj.metadata.name), { body: obj });
+  }
+
+  /** Server-side apply of `obj` (or of its status with `subresource: "status"`). */
+  async apply<T extends KubeObject>(obj: KubeObject, options: { fieldManager: string; force?: boolean; subresource?: "status" }): Promise<T> {
+    const info = await this.resource(obj.apiVersion, obj.kind);
+    return this.request<T>("PATCH", KubeClient.path(info, obj.metadata.namespace, obj.metadata.name, options.subresource), {
+      body: obj,
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: options.fieldManager, force: options.force ?? true },
+    });
+  }
+
+  /** A JSON merge patch or JSON patch of one object. */
+  async patch<T extends KubeObject>(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown, type: "merge" | "json" = "merge", subresource?: "status"): Promise<T> {
+    const info = await this.resource(apiVersion, kind);
+    return this.request<T>("PATCH", KubeClient.path(info, namespace, name, subresource), {
+      body: patch,
+      contentType: type === "merge" ? "application/merge-patch+json" : "application/json-patch+json",
+    });
+  }
+
+  /** Deletes an object; resolves false when it was already gone. */
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string, options: { uid?: string; propagationPolicy?: "Background" | "Foreground" | "Orphan" } = {}): Promise<boolean> {
+    const info = await this.resource(apiVersion, kind);
+    const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
+    if (options.uid) body.preconditions = { uid: options.uid };
+    if (options.propagationPolicy) body.propagationPolicy = options.propagationPolicy;
+    try {
+      await this.request("DELETE", KubeClient.path(info, namespace, name), { body });
+      return true;
+    } catch (err: unknown) {
+      if (err instanceof KubeApiError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    if (this.#agent !== tokenAgent) this.#agent.destroy();
+  }
+}
+
+let tokenAgent: Agent | undefined;
+
+function statusError(status: number, text: string, what: string): KubeApiError {
+  let reason = "Unknown";
+  let message = text.slice(0, 500) || `HTTP ${status}`;
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    if (s.reason) reason = s.reason;
+    if (s.message) message = s.message;
+  } catch {
+    // Not a Status object (e.g. a proxy's HTML page): keep the raw text.
+  }
+  return new KubeApiError(status, reason, `${what}: ${status} ${reason}: ${message}`);
+}
