@@ -1,0 +1,92 @@
+/**
+ * Dry run: a (possibly unsaved) reconciler source against one resource, in the
+ * sandbox, writing nothing. Returns what the engine would apply — children stamped
+ * with owner reference and label exactly as `prepareChildren` stamps them — the
+ * status it would write, the logs and events the code produced, and diagnostics.
+ *
+ * Used by the editor's dry-run panel and by `chakrator test`. Never throws for bad
+ * input: every failure is in the result (`ok: false`, with `error` or diagnostics).
+ */
+import type { KubeObject } from "../kube/client.ts";
+import { SandboxError, type HostBridge, type Sandbox } from "../sandbox/index.ts";
+import { formatDiagnostics, type Diagnostic, type ReconcilerCompiler } from "../source/compile.ts";
+import type { Resource } from "../../types/chakrator.d.ts";
+import { InvalidChildError, prepareChildren } from "./children.ts";
+
+export interface DryRunLog {
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface DryRunResult {
+  ok: boolean;
+  diagnostics: Diagnostic[];
+  /** The children the engine would apply (empty on failure). */
+  children: KubeObject[];
+  /** The user's status fields (the engine adds observedGeneration and conditions). */
+  status?: Record<string, unknown>;
+  requeueAfterSeconds?: number;
+  logs: DryRunLog[];
+  events: Array<{ type: string; reason: string; message: string }>;
+  /** What failed, when `ok` is false and diagnostics do not say it. */
+  error?: { reason: string; message: string };
+  /** The revision's declared kinds, when it compiled and loaded. */
+  for?: { apiVersion: string; kind: string };
+  owns?: Array<{ apiVersion: string; kind: string }>;
+  durationMs: number;
+}
+
+export interface DryRunInput {
+  compiler: ReconcilerCompiler;
+  sandbox: Sandbox;
+  /** Reconciler ConfigMap data (`reconciler.ts` and other keys). */
+  files: Record<string, string>;
+  resource: unknown;
+  /** Cache reads for ctx.get/list; default: nothing exists. */
+  read?: Pick<HostBridge, "get" | "list">;
+}
+
+let runs = 0;
+
+/** Runs `files` against `resource`; see the module comment. */
+export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
+  const started = performance.now();
+  const logs: DryRunLog[] = [];
+  const events: DryRunResult["events"] = [];
+  const done = (r: Omit<DryRunResult, "logs" | "events" | "durationMs">): DryRunResult => ({ ...r, logs, events, durationMs: performance.now() - started });
+
+  const compiled = input.compiler.compile(input.files);
+  if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
+  const res = input.resource as KubeObject;
+  if (!res || typeof res !== "object" || typeof res.apiVersion !== "string" || typeof res.kind !== "string" || typeof res.metadata?.name !== "string") {
+    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
+  }
+  // A stand-in identity, so children get well-formed owner references without a cluster.
+  const resource: KubeObject = { ...res, metadata: { namespace: "default", uid: "00000000-0000-0000-0000-000000000000", generation: 1, ...res.metadata } };
+  const id = `dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
+  try {
+    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry });
+    const kinds = { for: loaded.for, owns: loaded.owns };
+    if (loaded.for.apiVersion !== resource.apiVersion || loaded.for.kind !== resource.kind) {
+      return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` } });
+    }
+    const bridge: HostBridge = {
+      get: input.read?.get ?? (async () => undefined),
+      list: input.read?.list ?? (async () => []),
+      log: (level, message, fields) => logs.push(fields ? { level, message, fields } : { level, message }),
+      event: (e) => events.push({ type: e.type ?? "Normal", reason: e.reason, message: e.message }),
+    };
+    const result = await input.sandbox.call(id, "reconcile", resource as Resource, bridge);
+    const children = prepareChildren(resource, result.children, loaded.owns);
+    const out: Omit<DryRunResult, "logs" | "events" | "durationMs"> = { ok: true, diagnostics: compiled.diagnostics, children, ...kinds };
+    if (result.status) out.status = result.status;
+    if (result.requeueAfterSeconds !== undefined) out.requeueAfterSeconds = result.requeueAfterSeconds;
+    return done(out);
+  } catch (err: unknown) {
+    const reason = err instanceof InvalidChildError ? "InvalidChild" : err instanceof SandboxError ? err.name.replace(/Error$/, "") || "SandboxError" : "Error";
+    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason, message: err instanceof Error ? err.message : String(err) } });
+  } finally {
+    await input.sandbox.unload(id).catch(() => {});
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The editor's wire protocol: the REST API's request and response bodies and the
+ * WebSocket log stream's messages. Shared by the server and the UI (the UI imports
+ * only types from here). Every error response is `ApiError` JSON.
+ *
+ * REST (all JSON; the session cookie authenticates when auth is on):
+ *   GET    /api/session                          -> Session
+ *   POST   /api/session            SignIn        -> Session          (401 bad token)
+ *   DELETE /api/session                          -> Session
+ *   GET    /api/reconcilers                      -> { items: ReconcilerSummary[] }
+ *   POST   /api/reconcilers        CreateReconciler -> ReconcilerSource (201; 409 exists)
+ *   GET    /api/reconcilers/:ns/:name            -> ReconcilerSource
+ *   PUT    /api/reconcilers/:ns/:name SaveRequest -> SaveResponse
+ *            409 SaveConflict when resourceVersion is stale (someone else saved, e.g. kubectl)
+ *            422 ApiError with diagnostics when the source does not compile (unless force)
+ *   GET    /api/reconcilers/:ns/:name/revisions  -> { items: Revision[] }
+ *   POST   /api/reconcilers/:ns/:name/rollback RollbackRequest -> SaveResponse (409 / 404)
+ *   GET    /api/reconcilers/:ns/:name/resources  -> { items: ResourceRef[] }  (live objects of its `for` kind)
+ *   POST   /api/validate           ValidateRequest -> ValidateResponse
+ *   POST   /api/dry-run            DryRunRequest  -> DryRunResponse
+ *   GET    /healthz, /readyz (text), /metrics (Prometheus text)
+ * WebSocket: /api/logs?reconciler=&resource=&level=&text=&replay=N
+ *   server -> client: StreamMessage; client -> server: ClientMessage
+ */
+
+export interface ApiError {
+  error: {
+    /** HTTP status repeated for convenience. */
+    status: number;
+    /** Short machine-readable reason, e.g. "Conflict", "Unauthorized", "Invalid". */
+    reason: string;
+    message: string;
+    diagnostics?: Diagnostic[];
+  };
+}
+
+export interface Diagnostic {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+  code: number;
+  severity: "error" | "warning";
+}
+
+export interface Session {
+  /** "off": local, loopback-only, no sign-in (the UI says so). "token": Kubernetes bearer tokens. */
+  auth: "off" | "token";
+  signedIn: boolean;
+  user?: { username: string; groups: string[] };
+}
+
+export interface SignIn {
+  token: string;
+}
+
+export interface KindRef {
+  apiVersion: string;
+  kind: string;
+}
+
+export interface ReconcilerSummary {
+  namespace: string;
+  name: string;
+  resourceVersion: string;
+  active?: { number: number; hash: string; for: KindRef; owns: KindRef[]; hasFinalize: boolean; acceptedAt: string };
+  lastRejection?: { hash: string; resourceVersion: string; at: string; diagnostics: Diagnostic[] };
+  /** Reconcile counters since the operator started. */
+  counts: { reconciles: number; errors: number };
+  /** What the signed-in user may do (SelfSubjectAccessReview). */
+  permissions: { update: boolean; create: boolean };
+}
+
+export interface ReconcilerSource extends ReconcilerSummary {
+  /** The ConfigMap's data (reconciler.ts, other modules, other keys). */
+  files: Record<string, string>;
+}
+
+export interface CreateReconciler {
+  namespace: string;
+  name: string;
+  /** Template name; default "message" (the seed sample). */
+  template?: string;
+}
+
+export interface SaveRequest {
+  files: Record<string, string>;
+  /** The resourceVersion the editor loaded; a mismatch is a 409. */
+  resourceVersion: string;
+  /** Save even if the source does not compile (the operator will reject it, keeping the last good revision). */
+  force?: boolean;
+}
+
+export interface SaveResponse {
+  resourceVersion: string;
+}
+
+export interface SaveConflict extends ApiError {
+  current: { files: Record<string, string>; resourceVersion: string };
+}
+
+export interface Revision {
+  number: number;
+  hash: string;
+  name: string;
+  createdAt: string;
+  files: Record<string, string>;
+  active: boolean;
+}
+
+export interface RollbackRequest {
+  revision: number;
+  resourceVersion: string;
+}
+
+export interface ResourceRef {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export interface ValidateRequest {
+  files: Record<string, string>;
+}
+
+export interface ValidateResponse {
+  ok: boolean;
+  hash: string;
+  diagnostics: Diagnostic[];
+  durationMs: number;
+}
+
+export interface DryRunRequest {
+  files: Record<string, string>;
+  /** A live object to run against... */
+  target?: { namespace: string; name: string };
+  /** ...or a pasted one, as YAML or JSON text. */
+  yaml?: string;
+}
+
+export interface DryRunResponse {
+  ok: boolean;
+  diagnostics: Diagnostic[];
+  children: unknown[];
+  status?: Record<string, unknown>;
+  requeueAfterSeconds?: number;
+  logs: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
+  events: Array<{ type: string; reason: string; message: string }>;
+  error?: { reason: string; message: string };
+  durationMs: number;
+  /** For a live target: what exists now, to diff against. */
+  live?: { children: unknown[]; status?: unknown };
+}
+
+export interface LogRecord {
+  seq: number;
+  time: string;
+  level: "debug" | "info" | "warn" | "error";
+  message: string;
+  reconciler?: string;
+  revision?: number;
+  resource?: string;
+  source?: "operator" | "user";
+  fields?: Record<string, unknown>;
+}
+
+export type Notice =
+  | { type: "source-changed"; reconciler: string; resourceVersion: string; by?: string }
+  | { type: "revision-accepted"; reconciler: string; revision: number; hash: string }
+  | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
+  | { type: "reconciler-removed"; reconciler: string };
+
+export type StreamMessage =
+  | { type: "hello"; replayed: number; auth: "off" | "token" }
+  | { type: "log"; record: LogRecord }
+  /** This client was too slow: `count` older records were dropped for it. */
+  | { type: "dropped"; count: number }
+  | { type: "notice"; notice: Notice };
+
+export type ClientMessage = { type: "filter"; filter: { reconciler?: string; resource?: string; level?: LogRecord["level"]; text?: string } };
