@@ -100,3 +100,28 @@ export async function installCrds(info: ControlPlaneInfo): Promise<void> {
   }
   objects.close();
 }
+
+/**
+ * Installs a minimal namespaced CRD `<Kind>` in group `test.chakrator.dev/v1` (spec and
+ * status preserve unknown fields, status subresource on) and waits until it is served.
+ * Lets tests run several reconcilers side by side, one kind each.
+ */
+export async function installTestCrd(info: ControlPlaneInfo, kind: string): Promise<{ apiVersion: string; kind: string }> {
+  const plural = `${kind.toLowerCase()}s`;
+  const client = KubeClient.fromKubeConfig(kubeConfig(info));
+  const open = { type: "object", "x-kubernetes-preserve-unknown-fields": true };
+  await client.apply({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${plural}.test.chakrator.dev` },
+    spec: {
+      group: "test.chakrator.dev",
+      scope: "Namespaced",
+      names: { plural, singular: kind.toLowerCase(), kind },
+      versions: [{ name: "v1", served: true, storage: true, subresources: { status: {} }, schema: { openAPIV3Schema: { type: "object", properties: { spec: open, status: open } } } }],
+    },
+  }, { fieldManager: "chakrator-tests", force: true });
+  await eventually(async () => (await client.resource("test.chakrator.dev/v1", kind).then(() => true, () => false)), 20_000, `CRD ${kind} served`);
+  client.close();
+  return { apiVersion: "test.chakrator.dev/v1", kind };
+}

@@ -1,0 +1,70 @@
+/**
+ * The operator process: reads settings from the environment, then wires the stages
+ * together (no logic here). `node operator/src/main.ts` is the image's command and
+ * what `npm start` runs after preparing a cluster.
+ *
+ * Settings (all optional):
+ *   KUBECONFIG                     kubeconfig; in a pod the ServiceAccount is used
+ *   CHAKRATOR_NAMESPACE            namespace of reconciler ConfigMaps (default: all)
+ *   CHAKRATOR_LISTEN               editor address, host:port (default 127.0.0.1:8080)
+ *   CHAKRATOR_AUTH                 "token" or "off"; default off on loopback, token elsewhere
+ *   CHAKRATOR_LOG_LEVEL            debug | info | warn | error (default info)
+ *   CHAKRATOR_KEEP_REVISIONS       revisions kept per reconciler (default 10)
+ *   CHAKRATOR_WORKERS              concurrent reconciles per reconciler (default 16)
+ *   CHAKRATOR_SANDBOX_TIMEOUT_MS   default per-call limit (default 5000, cap 30000)
+ *   CHAKRATOR_SANDBOX_MEMORY_MB    default isolate memory (default 64, cap 256)
+ *   CHAKRATOR_SANDBOX_POOL         isolates per revision (default 2)
+ *   CHAKRATOR_LEADER_ELECTION      "true" to run several replicas (default: true in a pod)
+ *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+import { existsSync } from "node:fs";
+import { isIP } from "node:net";
+import { runOperator } from "./run.ts";
+import { LogBus, parseLogLevel } from "./telemetry/log.ts";
+
+const env = process.env;
+const log = new LogBus({ stdoutLevel: parseLogLevel(env.CHAKRATOR_LOG_LEVEL) ?? "info" });
+
+function int(name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    log.error(`${name}=${raw} is not a positive integer; using ${fallback}`);
+    return fallback;
+  }
+  return n;
+}
+
+const inCluster = existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token") && !env.KUBECONFIG;
+const kubeConfig = new KubeConfig();
+try {
+  if (inCluster) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromDefault();
+  if (!kubeConfig.getCurrentCluster()) throw new Error("no current cluster in the kubeconfig");
+} catch (err: unknown) {
+  log.error(`cannot load Kubernetes credentials: ${err instanceof Error ? err.message : String(err)}; set KUBECONFIG or run in a pod`);
+  process.exit(1);
+}
+
+const [host = "127.0.0.1", portText = "8080"] = (env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080").split(/:(?=[^:]*$)/);
+const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? env.CHAKRATOR_AUTH : loopback ? "off" : "token";
+
+await runOperator({
+  kubeConfig,
+  log,
+  ...(env.CHAKRATOR_NAMESPACE ? { namespace: env.CHAKRATOR_NAMESPACE } : {}),
+  listen: { host, port: Number(portText) },
+  auth,
+  keepRevisions: int("CHAKRATOR_KEEP_REVISIONS", 10),
+  workers: int("CHAKRATOR_WORKERS", 16),
+  sandbox: {
+    timeoutMs: int("CHAKRATOR_SANDBOX_TIMEOUT_MS", 5000),
+    memoryMb: int("CHAKRATOR_SANDBOX_MEMORY_MB", 64),
+    poolSize: int("CHAKRATOR_SANDBOX_POOL", 2),
+  },
+  leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
+  shutdownGraceMs: int("CHAKRATOR_SHUTDOWN_GRACE_MS", 20_000),
+});

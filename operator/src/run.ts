@@ -1,0 +1,170 @@
+/**
+ * The operator's life cycle around `Operator`: metrics, the editor server, leader
+ * election and graceful shutdown. main.ts reads settings and calls `runOperator`;
+ * tests call it too, with a kubeconfig of the test control plane.
+ *
+ * Leader election: every replica watches sources, compiles, serves the editor and
+ * answers /readyz; only the leader's engine reconciles (it is built paused and
+ * resumed on leadership). Losing the lease stops reconciling at once and exits the
+ * process (as controller-runtime does): a replica that may no longer own the lease
+ * must not write, and a restart is the simplest way back to a clean follower.
+ *
+ * SIGTERM/SIGINT: stop taking work, let in-flight reconciles finish within the grace
+ * period, release the lease (a follower takes over within one retry period), close
+ * the server and the sandbox, exit 0.
+ */
+import type { KubeConfig } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { LeaderElector } from "./kube/leader.ts";
+import { Operator } from "./operator.ts";
+import type { SandboxOptions } from "./sandbox/index.ts";
+import { startServer } from "./server/index.ts";
+import type { LogBus } from "./telemetry/log.ts";
+import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
+
+export interface RunOptions {
+  kubeConfig: KubeConfig;
+  log: LogBus;
+  namespace?: string;
+  listen: { host: string; port: number };
+  auth: "off" | "token";
+  keepRevisions?: number;
+  workers?: number;
+  sandbox?: SandboxOptions;
+  leaderElection?: boolean;
+  /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
+  lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
+  shutdownGraceMs?: number;
+  /** Install SIGTERM/SIGINT handlers that exit the process. Default true. */
+  handleSignals?: boolean;
+}
+
+export interface RunningOperator {
+  operator: Operator;
+  url: string;
+  identity: string;
+  isLeader(): boolean;
+  /** Graceful shutdown as on SIGTERM, without exiting the process. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts everything; see the module comment. */
+export async function runOperator(o: RunOptions): Promise<RunningOperator> {
+  const log = o.log;
+  const registry = new Registry();
+  const metrics = createOperatorMetrics(registry);
+  const identity = `${hostname()}-${randomBytes(3).toString("hex")}`;
+  const leaderElection = o.leaderElection ?? false;
+
+  const operator = await Operator.start({
+    kubeConfig: o.kubeConfig,
+    log,
+    ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+    keepRevisions: o.keepRevisions ?? 10,
+    workers: o.workers ?? 16,
+    sandbox: {
+      ...o.sandbox,
+      onEvent: (e) => { if (e.type === "host-exited") metrics.sandboxHostRestarts.inc(); },
+    },
+    paused: leaderElection,
+    hooks: {
+      reconciled: (reconciler, outcome, seconds) => {
+        metrics.reconciles.inc({ reconciler, outcome });
+        metrics.reconcileDuration.observe({ reconciler }, seconds);
+      },
+      sandboxFailure: (reconciler, kind) => (kind === "timeout" ? metrics.sandboxTimeouts : metrics.sandboxMemoryLimit).inc({ reconciler }),
+      watchRestarted: (kind) => metrics.watchRestarts.inc({ kind }),
+      queueDepth: (reconciler, depth) => metrics.queueDepth.set({ reconciler }, depth),
+      queueWait: (reconciler, seconds) => metrics.queueWait.observe({ reconciler }, seconds),
+      retried: (reconciler) => metrics.queueRetries.inc({ reconciler }),
+    },
+    onRevisionAccepted: (rev) => {
+      metrics.revisionsAccepted.inc({ reconciler: rev.reconciler });
+      metrics.activeRevision.set({ reconciler: rev.reconciler }, rev.number);
+    },
+    onSourceRejected: (reconciler) => metrics.revisionsRejected.inc({ reconciler }),
+  });
+
+  let elector: LeaderElector | undefined;
+  let leading = !leaderElection;
+  let shuttingDown = false;
+  const server = await startServer({
+    operator,
+    auth: o.auth,
+    metrics: { render: () => registry.render(), contentType: PROMETHEUS_CONTENT_TYPE },
+    counts: (reconciler: string) => ({
+      reconciles: metrics.reconciles.get({ reconciler, outcome: "success" }) + metrics.reconciles.get({ reconciler, outcome: "requeue" }) + metrics.reconciles.get({ reconciler, outcome: "error" }),
+      errors: metrics.reconciles.get({ reconciler, outcome: "error" }),
+    }),
+    ready: () => {
+      const reasons: string[] = [];
+      if (shuttingDown) reasons.push("shutting down");
+      if (leading && !operator.engine.isSynced) reasons.push("caches not synced yet");
+      return { ready: reasons.length === 0, reasons };
+    },
+  }, o.listen);
+  log.info(`editor at ${server.url} (auth ${o.auth === "off" ? "off: loopback only" : "by Kubernetes bearer token"})`);
+
+  if (leaderElection) {
+    const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
+    elector = new LeaderElector({
+      client: operator.client,
+      namespace: leaseNamespace,
+      name: o.lease?.name ?? "chakrator-leader",
+      identity,
+      ...(o.lease?.leaseMs ? { leaseMs: o.lease.leaseMs } : {}),
+      ...(o.lease?.renewDeadlineMs ? { renewDeadlineMs: o.lease.renewDeadlineMs } : {}),
+      ...(o.lease?.retryMs ? { retryMs: o.lease.retryMs } : {}),
+      onStartedLeading: () => {
+        leading = true;
+        metrics.leader.set(undefined, 1);
+        log.info(`became the leader (${identity}); reconciling`);
+        operator.engine.resume();
+      },
+      onStoppedLeading: () => {
+        leading = false;
+        metrics.leader.set(undefined, 0);
+        if (shuttingDown) return;
+        log.error(`lost the lease (${identity}); exiting so that only the new leader writes`);
+        void operator.engine.stop(0).finally(() => process.exit(1));
+      },
+      onNewLeader: (id) => { if (id !== identity) log.info(`leader is ${id}`); },
+      onError: (err) => log.warn(`leader election: ${err instanceof Error ? err.message : String(err)}`),
+    });
+    void elector.run();
+  } else {
+    metrics.leader.set(undefined, 1);
+  }
+
+  const shutdown = async () => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    const grace = o.shutdownGraceMs ?? 20_000;
+    log.info(`shutting down: finishing in-flight reconciles (up to ${grace} ms)`);
+    await operator.engine.stop(grace);
+    if (elector) {
+      await elector.release();
+      elector.stop();
+    }
+    await server.close();
+    await operator.stop(0);
+    metrics.close();
+    log.info("stopped");
+  };
+  if (o.handleSignals ?? true) {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      process.once(sig, () => void shutdown().then(() => process.exit(0), (err: unknown) => {
+        log.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+        process.exit(1);
+      }));
+    }
+  }
+  return { operator, url: server.url, identity, isLeader: () => leading, shutdown };
+}
+
+function podNamespace(): string | undefined {
+  const file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
