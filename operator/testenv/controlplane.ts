@@ -84,6 +84,7 @@ export class ControlPlane {
   #reaper: ChildProcess;
   #stopped = false;
   #onExit: () => void;
+  #restartApiserver: (() => Promise<void>) | undefined;
 
   private constructor(info: ControlPlaneInfo, binaries: ControlPlaneBinaries, procs: ChildProcess[], reaper: ChildProcess) {
     this.info = info;
@@ -155,7 +156,7 @@ export class ControlPlane {
         { mode: 0o600 });
 
       const apiLog = join(dir, "kube-apiserver.log");
-      const apiserver = startLogged(binaries.kubeApiserver, [
+      const apiArgs = [
         "--advertise-address=127.0.0.1",
         "--bind-address=127.0.0.1",
         `--secure-port=${securePort}`,
@@ -170,7 +171,8 @@ export class ControlPlane {
         "--allow-privileged=true",
         "--v=0",
         ...(options.apiserverArgs ?? []),
-      ], apiLog);
+      ];
+      const apiserver = startLogged(binaries.kubeApiserver, apiArgs, apiLog);
       procs.push(apiserver);
       tellReaper(apiserver.pid);
 
@@ -187,11 +189,29 @@ export class ControlPlane {
         server, kubeconfig, userKubeconfig, adminToken, userToken, caFile, dir,
         etcdPid: etcd.pid ?? 0, apiserverPid: apiserver.pid ?? 0,
       };
-      return new ControlPlane(info, binaries, procs, reaper);
+      const cp = new ControlPlane(info, binaries, procs, reaper);
+      cp.#restartApiserver = async () => {
+        const old = procs[1]!;
+        await stopProcess(old);
+        const next = startLogged(binaries.kubeApiserver, apiArgs, apiLog);
+        procs[1] = next;
+        tellReaper(next.pid);
+        cp.info.apiserverPid = next.pid ?? 0;
+        await waitReady({ server, caFile, adminToken, etcd, etcdLog, apiserver: next, apiLog, timeoutMs: options.readyTimeoutMs ?? 90_000 });
+      };
+      return cp;
     } catch (err: unknown) {
       cleanup();
       throw err;
     }
+  }
+
+  /**
+   * Stops kube-apiserver and starts it again on the same port and etcd (data kept), as
+   * an API server upgrade or crash would look to clients: every watch breaks.
+   */
+  async restartApiserver(): Promise<void> {
+    await this.#restartApiserver?.();
   }
 
   /** Stops both servers (SIGTERM, then SIGKILL after 5 s) and removes the folder. Idempotent. */

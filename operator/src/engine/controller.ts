@@ -280,7 +280,9 @@ export class Controller {
       await this.#writeStatus(current, result.status, {
         status: "True",
         reason: "Reconciled",
-        message: `revision ${rev.number}: ${desired.length} ${desired.length === 1 ? "child" : "children"}${applied ? `, ${applied} applied` : ""}${pruned ? `, ${pruned} pruned` : ""}`,
+        // Stable for a converged object (no counts of what this pass did), so that a
+        // re-reconcile with nothing to do writes nothing.
+        message: `revision ${rev.number}: ${desired.length} ${desired.length === 1 ? "child" : "children"} in sync`,
       });
       if (applied || pruned) this.#deps.log.log("info", `reconciled: ${applied} applied, ${pruned} pruned`, ctx);
     } catch (err: unknown) {

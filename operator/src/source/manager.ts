@@ -182,7 +182,7 @@ export class SourceManager {
       await this.#o.sandbox.unload(sandboxId);
       return this.#reject(key, cm, result.hash, [{ file: ENTRY, line: 1, column: 1, code: 99010, severity: "error", message: `${loaded.for.apiVersion}/${loaded.for.kind} is already reconciled by ${clash.reconciler} in ${clash.namespace ?? "all namespaces"}; one kind has one reconciler per namespace` }]);
     }
-    const number = await recordRevision(this.#o.client, cm, sourceFiles(cm.data), result.hash, this.#o.keep);
+    const { number, created } = await recordRevision(this.#o.client, cm, sourceFiles(cm.data), result.hash, this.#o.keep);
     const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, sandboxId, loaded, namespace };
     await this.#o.onAccepted(rev, previous);
     this.#active.set(key, rev);
@@ -191,7 +191,8 @@ export class SourceManager {
     state.active = { number, hash: result.hash, for: loaded.for, owns: loaded.owns, hasFinalize: loaded.hasFinalize, acceptedAt: new Date().toISOString() };
     const what = `revision ${number} (${result.hash.slice(0, 12)}) accepted: reconciles ${loaded.for.apiVersion}/${loaded.for.kind} in ${namespace ?? "all namespaces"}`;
     this.#o.log("info", what, { reconciler: key, revision: number });
-    void this.#o.events.record(cm, { type: "Normal", reason: "RevisionAccepted", message: what });
+    // Only a new revision is news; after a restart the running one is re-adopted silently.
+    if (created) void this.#o.events.record(cm, { type: "Normal", reason: "RevisionAccepted", message: what });
     this.#o.onNotice?.({ type: "revision-accepted", reconciler: key, revision: number, hash: result.hash });
   }
 

@@ -58,15 +58,16 @@ export async function listRevisions(client: KubeClient, namespace: string, name:
 
 /**
  * Records `files` (hash `hash`) as the next revision of `reconciler`, unless the newest
- * revision already has that hash; prunes to `keep`. Returns the revision number.
+ * revision already has that hash; prunes to `keep`. Returns the revision number and
+ * whether it was written now (false after an operator restart).
  */
-export async function recordRevision(client: KubeClient, reconciler: ConfigMap, files: Record<string, string>, hash: string, keep: number): Promise<number> {
+export async function recordRevision(client: KubeClient, reconciler: ConfigMap, files: Record<string, string>, hash: string, keep: number): Promise<{ number: number; created: boolean }> {
   const namespace = reconciler.metadata.namespace ?? "default";
   const name = reconciler.metadata.name;
   for (let attempt = 0; ; attempt++) {
     const existing = await listRevisions(client, namespace, name);
     const newest = existing[0];
-    if (newest && newest.hash === hash) return newest.number;
+    if (newest && newest.hash === hash) return { number: newest.number, created: false };
     const number = (newest?.number ?? 0) + 1;
     const revName = `${name.slice(0, 240)}-rev-${number}`;
     const cm: ConfigMap = {
@@ -92,7 +93,7 @@ export async function recordRevision(client: KubeClient, reconciler: ConfigMap, 
     for (const old of existing.slice(Math.max(0, keep - 1))) {
       await client.delete("v1", "ConfigMap", old.name, namespace);
     }
-    return number;
+    return { number, created: true };
   }
 }
 
