@@ -248,6 +248,8 @@ function startLogged(bin: string, args: string[], logFile: string): ChildProcess
 
 function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  // Hold the event loop open until the exit is seen (the handle is unref'd otherwise).
+  p.ref();
   return new Promise((resolve) => {
     const kill = setTimeout(() => p.kill("SIGKILL"), 5_000);
     p.once("exit", () => { clearTimeout(kill); resolve(); });
