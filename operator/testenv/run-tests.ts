@@ -43,7 +43,7 @@ const cp = await ControlPlane.start();
 console.error(`control plane: ready at ${cp.info.server} in ${((Date.now() - started) / 1000).toFixed(1)} s (binaries: ${cp.binaries.source})`);
 
 const files = process.argv.slice(2);
-const tests = files.length > 0 ? files : globSync(["operator/**/*.test.ts", "ui/**/*.test.ts", "samples/**/*.test.ts"], { cwd: root })
+const tests = files.length > 0 ? files : globSync(["operator/**/*.test.ts", "ui/**/*.test.ts", "samples/**/*.test.ts", "manifests/**/*.test.ts"], { cwd: root })
   .filter((f) => !f.includes("node_modules"))
   .sort();
 const child = spawn(process.execPath, ["--test", "--test-concurrency=3", "--test-reporter=spec", ...tests], {

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * `chakrator`: the command line, for working on a reconciler without a cluster.
+ *
+ *   chakrator test <reconciler.ts | dir> <resource.yaml> [--json] [--timeout-ms N]
+ *
+ * runs the reconciler once, offline, in the same sandbox and through the same
+ * `dryRun` as the editor's dry-run panel: the file becomes `reconciler.ts` and its
+ * sibling `*.ts` files the modules it may import (what a reconciler ConfigMap holds).
+ * It prints the children (stamped with owner reference and label, as the engine
+ * applies them) and the status as YAML on stdout, or JSON with `--json`; the code's
+ * logs and events go to stderr, so stdout stays a clean document.
+ *
+ * Exit codes: 0 success; 1 the source does not compile (diagnostics as
+ * `file:line:col error TSnnnn: message`, paths as given) or the reconcile failed (its
+ * message); 2 usage errors (unreadable files, bad arguments), with the usage text.
+ * `ctx.get`/`ctx.list` see an empty cache: nothing exists offline.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
+import { parseAllDocuments, stringify } from "yaml";
+import { dryRun, type DryRunResult } from "./engine/dryrun.ts";
+import { Sandbox } from "./sandbox/index.ts";
+import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
+
+/** The usage text printed by `--help` and on usage errors. */
+export const usage = `Usage:
+  chakrator test <reconciler.ts | dir> <resource.yaml> [--json] [--timeout-ms N]
+  chakrator --help
+
+Commands:
+  test   Run a reconciler offline against one resource, in the sandbox the operator
+         uses, and print the children and status it would produce (YAML, or JSON
+         with --json). The file is the entry module (reconciler.ts); sibling *.ts
+         files are the modules it may import. Logs and events go to stderr.
+
+Exit codes: 0 success, 1 compile error or failed reconcile, 2 usage error.
+`;
+
+/** A usage error: exit code 2 and the usage text. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What `chakrator test` parsed from its arguments. */
+export interface TestArgs {
+  source: string;
+  resource: string;
+  json: boolean;
+  timeoutMs: number;
+}
+
+/** Parses `test`'s arguments; throws `UsageError`. */
+export function parseTestArgs(args: readonly string[]): TestArgs {
+  const positional: string[] = [];
+  let json = false;
+  let timeoutMs = 5000;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--json") json = true;
+    else if (a === "--timeout-ms" || a.startsWith("--timeout-ms=")) {
+      const raw = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--timeout-ms needs a positive integer, not ${raw ?? "nothing"}`);
+      timeoutMs = n;
+    } else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (positional.length !== 2) throw new UsageError(`test needs a reconciler and a resource file (got ${positional.length} arguments)`);
+  return { source: positional[0]!, resource: positional[1]!, json, timeoutMs };
+}
+
+/**
+ * The ConfigMap data for `source` (a file or a folder holding `reconciler.ts`), and
+ * the path each key came from. Throws `UsageError` when it cannot be read.
+ */
+export function readSource(source: string): { files: Record<string, string>; paths: Record<string, string> } {
+  if (!existsSync(source)) throw new UsageError(`${source}: no such file or folder`);
+  const entry = statSync(source).isDirectory() ? join(source, ENTRY) : source;
+  if (!existsSync(entry)) throw new UsageError(`${source}: the folder has no ${ENTRY}`);
+  const dir = dirname(entry);
+  const files: Record<string, string> = { [ENTRY]: readFileSync(entry, "utf8") };
+  const paths: Record<string, string> = { [ENTRY]: entry };
+  for (const f of readdirSync(dir).sort()) {
+    if (!f.endsWith(".ts") || f.endsWith(".test.ts") || f.endsWith(".d.ts") || f === basename(entry) || f === ENTRY) continue;
+    const p = join(dir, f);
+    if (!statSync(p).isFile()) continue;
+    files[f] = readFileSync(p, "utf8");
+    paths[f] = p;
+  }
+  return { files, paths };
+}
+
+/** Reads the one resource of a YAML (or JSON) file. Throws `UsageError`. */
+export function readResource(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err: unknown) {
+    throw new UsageError(`${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const docs = parseAllDocuments(text);
+  if (!Array.isArray(docs)) throw new UsageError(`${path}: not YAML`);
+  const values = docs.filter((d) => d.contents !== null);
+  const broken = values.find((d) => d.errors.length > 0);
+  if (broken) throw new UsageError(`${path}: ${broken.errors[0]!.message}`);
+  if (values.length !== 1) throw new UsageError(`${path}: expected one resource, found ${values.length}`);
+  return values[0]!.toJS();
+}
+
+/** `file:line:col error TSnnnn: message`, with the file as the user named it. */
+export function formatDiagnostic(d: Diagnostic, paths: Record<string, string>): string {
+  const where = d.file === "" ? "" : `${paths[d.file] ?? d.file}:${d.line}:${d.column} `;
+  const code = d.code >= 99000 ? `CHK${d.code}` : `TS${d.code}`;
+  return `${where}${d.severity} ${code}: ${d.message.replace(/\s*\n\s*/g, " ").trim()}`;
+}
+
+/** The document `test` prints: what the engine would apply and write. */
+export function testOutput(r: DryRunResult): Record<string, unknown> {
+  // Manifest order (apiVersion, kind, metadata, then the rest), as people read them.
+  const children = r.children.map(({ apiVersion, kind, metadata, ...rest }) => ({ apiVersion, kind, metadata, ...rest }));
+  const out: Record<string, unknown> = { children, status: r.status ?? {} };
+  if (r.requeueAfterSeconds !== undefined) out.requeueAfterSeconds = r.requeueAfterSeconds;
+  if (r.events.length > 0) out.events = r.events;
+  return out;
+}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Runs `chakrator test`; resolves to the exit code. */
+export async function runTest(args: TestArgs, io: Io): Promise<number> {
+  const { files, paths } = readSource(args.source);
+  const resource = readResource(args.resource);
+  const sandbox = await Sandbox.start({ timeoutMs: args.timeoutMs, poolSize: 1 });
+  let result: DryRunResult;
+  try {
+    result = await dryRun({ compiler: new ReconcilerCompiler(), sandbox, files, resource });
+  } finally {
+    await sandbox.close();
+  }
+  for (const l of result.logs) io.err(`${l.level} ${l.message}${l.fields ? ` ${JSON.stringify(l.fields)}` : ""}\n`);
+  for (const e of result.events) io.err(`event ${e.type} ${e.reason}: ${e.message}\n`);
+  const problems = result.diagnostics.filter((d) => d.severity === "error" || !result.ok);
+  for (const d of problems) io.err(`${formatDiagnostic(d, paths)}\n`);
+  if (!result.ok) {
+    if (!result.diagnostics.some((d) => d.severity === "error")) {
+      io.err(`${relative(process.cwd(), args.source) || args.source}: ${result.error?.reason ?? "Error"}: ${result.error?.message ?? "the reconcile failed"}\n`);
+    }
+    return 1;
+  }
+  const doc = testOutput(result);
+  io.out(args.json ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }));
+  return 0;
+}
+
+/** The whole command line; resolves to the exit code. */
+export async function main(argv: readonly string[], io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === "--help" || command === "-h" || command === "help") {
+    io.out(usage);
+    return 0;
+  }
+  try {
+    if (command !== "test") throw new UsageError(command === undefined ? "no command given" : `unknown command ${command}`);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.out(usage);
+      return 0;
+    }
+    return await runTest(parseTestArgs(rest), io);
+  } catch (err: unknown) {
+    if (err instanceof UsageError) {
+      io.err(`chakrator: ${err.message}\n\n${usage}`);
+      return 2;
+    }
+    io.err(`chakrator: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,148 @@
+/**
+ * The editor's server: Koa for the REST API (protocol.ts), the static UI, probes and
+ * metrics; ws (noServer) for the log stream. Wiring only; each concern is one factory
+ * in its own file:
+ *
+ *   errors.ts       one error path: ApiError JSON, internal details logged, never sent
+ *   headers.ts      security headers
+ *   health.ts       /healthz, /readyz, /metrics (no auth)
+ *   origin.ts       Origin / Host checks (CSRF, DNS rebinding)
+ *   static.ts       the bundled UI
+ *   body.ts         JSON bodies: 415 unless JSON, 413 over the cap, 400 malformed
+ *   session.ts      sign-in / sign-out (the only /api routes without a token)
+ *   auth.ts         TokenReview + cookie/bearer -> Principal; 401 otherwise
+ *   reconcilers.ts  source, save, create, revisions, rollback, resources (person's client)
+ *   run.ts          validate, dry-run
+ *   logstream.ts    WebSocket /api/logs, checked before the upgrade, bounded per client
+ *
+ * The server reads the operator's state and writes ConfigMaps; it never reaches into
+ * the engine's work (DESIGN "Data flows one way").
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { isIP } from "node:net";
+import { fileURLToPath } from "node:url";
+import Koa from "koa";
+import type { Operator } from "../operator.ts";
+import { Permissions } from "./access.ts";
+import { requireAuth, TokenAuthenticator, type AuthMode } from "./auth.ts";
+import { jsonBody } from "./body.ts";
+import { errorHandler } from "./errors.ts";
+import { securityHeaders } from "./headers.ts";
+import { healthRoutes } from "./health.ts";
+import { attachLogStream, type LogStreamOptions } from "./logstream.ts";
+import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
+import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
+import { runRoutes } from "./run.ts";
+import { sessionRoutes } from "./session.ts";
+import { staticFiles } from "./static.ts";
+
+export { ApiError } from "./errors.ts";
+export { EDITOR_FIELD_MANAGER } from "./reconcilers.ts";
+export { SESSION_COOKIE } from "./auth.ts";
+export type { LogStreamOptions } from "./logstream.ts";
+
+/** What the server needs. */
+export interface ServerDeps {
+  operator: Operator;
+  /** "token": Kubernetes bearer tokens (TokenReview). "off": no sign-in; only on a loopback address. */
+  auth: "off" | "token";
+  /** Static files to serve; default `<repo>/ui/dist`. When missing, a page says to run `npm run build:ui`. */
+  uiDir?: string;
+  /** Prometheus registry for /metrics; without it /metrics is 404. */
+  metrics?: { render(): string; contentType: string };
+  /** Readiness for /readyz; default always ready. */
+  ready?: () => { ready: boolean; reasons: string[] };
+  /** Origins allowed besides the request's own host (e.g. behind a proxy on another name). */
+  allowedOrigins?: string[];
+  /** Request body cap; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Reconcile counters per reconciler ("namespace/name"); default zeros. */
+  counts?: Counts;
+  /** Log stream tunables (per-client buffer, high water mark, heartbeat). */
+  logStream?: LogStreamOptions;
+  /** Folder of sample reconcilers used as templates; default `<repo>/samples`. */
+  samplesDir?: string;
+}
+
+/** A listening server. */
+export interface RunningServer {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Closes log streams (1001), stops accepting, and ends open connections. */
+  close(): Promise<void>;
+}
+
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
+
+/**
+ * Starts the editor's server on `listen`. Rejects when `auth` is "off" and `host` is not
+ * a loopback address (the editor would be open to anyone who can reach it), or when
+ * the port cannot be bound.
+ */
+export async function startServer(deps: ServerDeps, listen: { host: string; port: number }): Promise<RunningServer> {
+  if (deps.auth === "off" && !isLoopbackHost(listen.host)) {
+    throw new Error(`auth "off" is only allowed on a loopback address (127.0.0.1, ::1, localhost), not "${listen.host}": anyone who can reach it could edit reconcilers with the operator's permissions`);
+  }
+  const { operator } = deps;
+  const mode: AuthMode = {
+    auth: deps.auth,
+    operator: operator.client,
+    authenticator: deps.auth === "token" ? new TokenAuthenticator(operator.client) : undefined,
+  };
+  const origins: OriginPolicy = { allowedOrigins: deps.allowedOrigins ?? [], loopbackHostsOnly: deps.auth === "off" };
+  const permissions = new Permissions();
+  const counts: Counts = deps.counts ?? (() => ({ reconciles: 0, errors: 0 }));
+
+  const app = new Koa();
+  app.silent = true; // errors are answered and logged by errorHandler
+  const health = healthRoutes({ ...(deps.ready ? { ready: deps.ready } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+  const session = sessionRoutes(mode);
+  const reconcilers = reconcilerRoutes({ operator, mode, permissions, counts, samplesDir: deps.samplesDir ?? `${REPO}samples` });
+  const run = runRoutes({ operator, mode });
+  app.use(securityHeaders());
+  app.use(errorHandler(operator.log));
+  app.use(health.routes());
+  app.use(originGuard(origins));
+  app.use(staticFiles(deps.uiDir ?? `${REPO}ui/dist`));
+  app.use(jsonBody({ maxBytes: deps.maxBodyBytes ?? 1 << 20 }));
+  app.use(session.routes());
+  app.use(session.allowedMethods({ throw: true }));
+  app.use(requireAuth(mode));
+  app.use(reconcilers.routes());
+  app.use(reconcilers.allowedMethods({ throw: true }));
+  app.use(run.routes());
+  app.use(run.allowedMethods({ throw: true }));
+
+  const server = createServer(app.callback());
+  const logs = attachLogStream(server, {
+    bus: operator.log,
+    mode,
+    origins,
+    permissions,
+    namespaces: () => operator.sources.states().map((s) => s.namespace),
+    ...(deps.logStream ? { options: deps.logStream } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(listen.port, listen.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = isIP(address.address) === 6 ? `[${address.address}]` : address.address;
+  operator.log.info(`editor listening on http://${host}:${address.port} (auth ${deps.auth})`);
+
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      logs.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 2_000);
+      await closed;
+      clearTimeout(force);
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Sign-in and sign-out: `GET|POST|DELETE /api/session` (protocol.ts `Session`).
+ *
+ * These are the only /api routes reachable without a valid token. POST checks the
+ * token with a TokenReview and, when it is valid, stores it in the session cookie
+ * (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS); the token never comes back
+ * in a response body. With auth off, every call answers `{ auth: "off", signedIn: true }`.
+ */
+import Router from "@koa/router";
+import type { Context } from "koa";
+import { principalOf, setSessionCookie, tokenFromHeaders, type AuthMode, type Principal } from "./auth.ts";
+import { bodyObject, stringField } from "./body.ts";
+import { ApiError } from "./errors.ts";
+import type { Session } from "./protocol.ts";
+
+function sessionOf(mode: AuthMode, p: Principal | undefined): Session {
+  if (mode.auth === "off") return { auth: "off", signedIn: true };
+  if (!p) return { auth: "token", signedIn: false };
+  return { auth: "token", signedIn: true, user: { username: p.username, groups: p.groups } };
+}
+
+async function review(mode: AuthMode, run: () => Promise<Principal | undefined>): Promise<Principal | undefined> {
+  try {
+    return await run();
+  } catch (err: unknown) {
+    throw new ApiError(503, "ServiceUnavailable", "could not check the token with the API server (TokenReview failed); try again", { cause: err });
+  }
+}
+
+/** The session routes, mounted under /api. */
+export function sessionRoutes(mode: AuthMode): Router {
+  const router = new Router({ prefix: "/api" });
+  router.get("/session", async (ctx: Context) => {
+    ctx.body = sessionOf(mode, await review(mode, () => principalOf(ctx.req.headers, mode)));
+  });
+  router.post("/session", async (ctx: Context) => {
+    if (mode.auth === "off") {
+      ctx.body = sessionOf(mode, undefined);
+      return;
+    }
+    const token = stringField(bodyObject(ctx), "token").trim();
+    if (token.length > 16_384 || /\s/.test(token)) throw new ApiError(400, "BadRequest", `field "token" is not a bearer token`);
+    const p = await review(mode, () => mode.authenticator!.review(token));
+    if (!p) throw new ApiError(401, "Unauthorized", "the API server does not accept this token");
+    setSessionCookie(ctx, token);
+    ctx.body = sessionOf(mode, p);
+  });
+  router.delete("/session", async (ctx: Context) => {
+    const token = tokenFromHeaders(ctx.req.headers);
+    if (token !== undefined) mode.authenticator?.forget(token);
+    if (mode.auth === "token") setSessionCookie(ctx, undefined);
+    ctx.body = sessionOf(mode, undefined);
+  });
+  return router;
+}

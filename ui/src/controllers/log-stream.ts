@@ -1,0 +1,146 @@
+/**
+ * The WebSocket log stream (`/api/logs`) as a ReactiveController: it opens when the
+ * host asks (`start()`, once signed in) and closes with the host. A lost connection is
+ * retried with exponential backoff and jitter (0.5 s doubling to 30 s, reset once the
+ * server says hello), so a restarting operator is picked up without a page reload.
+ * Messages are handed to the callbacks as they arrive; batching for rendering is the
+ * log panel's business. The host re-renders when `state` changes.
+ */
+import type { ReactiveController, ReactiveControllerHost } from "lit";
+import type { LogRecord, Notice, StreamMessage } from "../protocol.ts";
+
+/** Connection state shown in the UI. */
+export type StreamState = "idle" | "connecting" | "open" | "retrying";
+
+/** What the stream delivers; each callback is optional. */
+export interface LogStreamHandlers {
+  onLog?(record: LogRecord): void;
+  onDropped?(count: number): void;
+  onNotice?(notice: Notice): void;
+  onOpen?(replayed: number): void;
+}
+
+const MIN_DELAY_MS = 500;
+const MAX_DELAY_MS = 30_000;
+
+/** Subscribes to the log stream while started and the host is connected. */
+export class LogStreamController implements ReactiveController {
+  state: StreamState = "idle";
+  /** When the next retry happens (ms since epoch), while `state` is "retrying". */
+  retryAt = 0;
+  private readonly host: ReactiveControllerHost;
+  private readonly handlers: LogStreamHandlers;
+  private readonly replay: number;
+  private ws: WebSocket | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private attempt = 0;
+  private wanted = false;
+  private hostConnectedFlag = false;
+
+  constructor(host: ReactiveControllerHost, handlers: LogStreamHandlers, replay = 500) {
+    this.host = host;
+    this.handlers = handlers;
+    this.replay = replay;
+    host.addController(this);
+  }
+
+  /** Opens the stream (idempotent). */
+  start(): void {
+    this.wanted = true;
+    if (this.hostConnectedFlag && !this.ws && !this.timer) this.connect();
+  }
+
+  /** Closes the stream and cancels any retry. */
+  stop(): void {
+    this.wanted = false;
+    this.teardown();
+    this.setState("idle");
+  }
+
+  hostConnected(): void {
+    this.hostConnectedFlag = true;
+    if (this.wanted) this.connect();
+  }
+
+  hostDisconnected(): void {
+    this.hostConnectedFlag = false;
+    this.teardown();
+  }
+
+  private url(): string {
+    const u = new URL(`api/logs?replay=${this.replay}`, document.baseURI);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    return u.href;
+  }
+
+  private connect(): void {
+    this.teardown();
+    this.setState(this.attempt === 0 ? "connecting" : "retrying");
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("message", (ev) => this.receive(ev.data));
+    ws.addEventListener("close", () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      if (this.wanted && this.hostConnectedFlag) this.scheduleRetry();
+    });
+  }
+
+  private receive(data: unknown): void {
+    if (typeof data !== "string") return;
+    let msg: StreamMessage;
+    try {
+      msg = JSON.parse(data) as StreamMessage;
+    } catch {
+      return; // not ours; a stream must survive one bad frame
+    }
+    switch (msg.type) {
+      case "hello":
+        this.attempt = 0;
+        this.setState("open");
+        this.handlers.onOpen?.(msg.replayed);
+        break;
+      case "log":
+        this.handlers.onLog?.(msg.record);
+        break;
+      case "dropped":
+        this.handlers.onDropped?.(msg.count);
+        break;
+      case "notice":
+        this.handlers.onNotice?.(msg.notice);
+        break;
+    }
+  }
+
+  private scheduleRetry(): void {
+    const base = Math.min(MAX_DELAY_MS, MIN_DELAY_MS * 2 ** this.attempt);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.attempt++;
+    this.retryAt = Date.now() + delay;
+    this.setState("retrying");
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.wanted && this.hostConnectedFlag) this.connect();
+    }, delay);
+  }
+
+  private teardown(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const ws = this.ws;
+    this.ws = undefined;
+    ws?.close();
+  }
+
+  private setState(state: StreamState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.host.requestUpdate();
+  }
+}
