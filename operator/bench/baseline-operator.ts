@@ -47,7 +47,7 @@ export class BaselineOperator extends lib.default {
   readonly #namespace: string;
 
   constructor(namespace: string) {
-    super({ debug() {}, info() {}, warn() {}, error() {} });
+    super({ debug() {}, info() {}, warn: (m: string) => console.error(`baseline: ${m}`), error: (m: string) => console.error(`baseline: ${m}`) });
     this.#namespace = namespace;
   }
 

@@ -10,7 +10,7 @@
  *   CHAKRATOR_AUTH                 "token" or "off"; default off on loopback, token elsewhere
  *   CHAKRATOR_LOG_LEVEL            debug | info | warn | error (default info)
  *   CHAKRATOR_KEEP_REVISIONS       revisions kept per reconciler (default 10)
- *   CHAKRATOR_WORKERS              concurrent reconciles per reconciler (default 16)
+ *   CHAKRATOR_WORKERS              concurrent reconciles per reconciler (default 32)
  *   CHAKRATOR_SANDBOX_TIMEOUT_MS   default per-call limit (default 5000, cap 30000)
  *   CHAKRATOR_SANDBOX_MEMORY_MB    default isolate memory (default 64, cap 256)
  *   CHAKRATOR_SANDBOX_POOL         isolates per revision (default 2)
@@ -59,7 +59,7 @@ await runOperator({
   listen: { host, port: Number(portText) },
   auth,
   keepRevisions: int("CHAKRATOR_KEEP_REVISIONS", 10),
-  workers: int("CHAKRATOR_WORKERS", 16),
+  workers: int("CHAKRATOR_WORKERS", 32),
   sandbox: {
     timeoutMs: int("CHAKRATOR_SANDBOX_TIMEOUT_MS", 5000),
     memoryMb: int("CHAKRATOR_SANDBOX_MEMORY_MB", 64),

@@ -20,7 +20,7 @@ export interface OperatorOptions {
   /** Revisions kept per reconciler. Default 10. */
   keepRevisions?: number;
   sandbox?: SandboxOptions;
-  /** Concurrent reconciles per reconciler. Default 16. */
+  /** Concurrent reconciles per reconciler. Default 32: workers mostly wait on the API server; the sandbox pool bounds CPU. */
   workers?: number;
   /** Periodic resync. Default 10 min. */
   resyncMs?: number;
@@ -72,7 +72,7 @@ export class Operator {
       sandbox,
       events,
       log,
-      workers: o.workers ?? 16,
+      workers: o.workers ?? 32,
       resyncMs: o.resyncMs ?? 10 * 60_000,
       ...(o.hooks ? { hooks: o.hooks } : {}),
     }, { paused: o.paused ?? false });

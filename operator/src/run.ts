@@ -63,7 +63,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     log,
     ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
     keepRevisions: o.keepRevisions ?? 10,
-    workers: o.workers ?? 16,
+    workers: o.workers ?? 32,
     sandbox: {
       ...o.sandbox,
       onEvent: (e) => { if (e.type === "host-exited") metrics.sandboxHostRestarts.inc(); },

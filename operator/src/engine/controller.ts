@@ -88,6 +88,7 @@ export class Controller {
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   #stopping = false;
+  readonly #echoes = new Set<string>();
   #started = false;
   #markStopped!: () => void;
   readonly #stopped = new Promise<void>((r) => { this.#markStopped = r; });
@@ -136,6 +137,7 @@ export class Controller {
       apiVersion: rev.for.apiVersion,
       kind: rev.for.kind,
       onEvent: (type, obj, old) => {
+        if (type !== "delete" && this.#isEcho(obj)) return;
         if (type === "update" && old && !worthReconciling(old, obj)) return;
         this.#queue.add(objectKey(obj.metadata.namespace, obj.metadata.name));
       },
@@ -149,7 +151,11 @@ export class Controller {
         apiVersion: kind.apiVersion,
         kind: kind.kind,
         labelSelector: ownerLabel,
-        onEvent: (_type, obj) => this.#enqueueOwner(obj),
+        indexLabel: ownerLabel,
+        onEvent: (type, obj) => {
+          if (type !== "delete" && this.#isEcho(obj)) return;
+          this.#enqueueOwner(obj);
+        },
         onRestart: restart(kind.kind),
         onError: onError(kind.kind),
       };
@@ -193,6 +199,22 @@ export class Controller {
   /** Number of keys waiting. */
   get queueLength(): number {
     return this.#queue.len();
+  }
+
+  /**
+   * Remembers the resourceVersion our own write produced. The watch event carrying
+   * exactly that version is the echo of our write, not news: it does not enqueue
+   * another reconcile. Any other change (a later version, a deletion) still does.
+   */
+  #wrote(obj: KubeObject): void {
+    const rv = obj.metadata.resourceVersion;
+    if (!rv) return;
+    if (this.#echoes.size > 50_000) this.#echoes.clear();
+    this.#echoes.add(`${obj.kind}/${obj.metadata.namespace ?? ""}/${obj.metadata.name}@${rv}`);
+  }
+
+  #isEcho(obj: KubeObject): boolean {
+    return this.#echoes.delete(`${obj.kind}/${obj.metadata.namespace ?? ""}/${obj.metadata.name}@${obj.metadata.resourceVersion}`);
   }
 
   #enqueueOwner(child: KubeObject): void {
@@ -296,7 +318,7 @@ export class Controller {
     const todo = desired.filter((d) => needsApply(d, this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name)));
     await Promise.all(todo.map(async (d) => {
       try {
-        await this.#deps.client.apply(d, { fieldManager, force: true });
+        this.#wrote(await this.#deps.client.apply(d, { fieldManager, force: true }));
       } catch (err: unknown) {
         throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describe(err)}`, { cause: err });
       }
@@ -323,7 +345,7 @@ export class Controller {
   async #writeStatus(res: KubeObject, userStatus: Record<string, unknown> | undefined, ready: ReadyCondition): Promise<void> {
     const patch = statusPatch(res, userStatus ?? {}, ready, new Date());
     if (!patch) return;
-    await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status");
+    this.#wrote(await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status"));
   }
 
   async #fail(res: KubeObject, rev: ActiveRevision, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
@@ -349,7 +371,9 @@ export class Controller {
   async #addFinalizer(res: KubeObject): Promise<KubeObject> {
     const ops: unknown[] = [{ op: "test", path: "/metadata/resourceVersion", value: res.metadata.resourceVersion }];
     ops.push(res.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: finalizerName } : { op: "add", path: "/metadata/finalizers", value: [finalizerName] });
-    return this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, ops, "json");
+    const updated = await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, ops, "json");
+    this.#wrote(updated);
+    return updated;
   }
 
   /** Removes the finalizer; on a conflict, retries on a fresh read. */

@@ -32,6 +32,8 @@ export interface InformerOptions {
   idleTimeoutMs?: number;
   /** Backoff after failures: from 800 ms doubling to this cap. Default 30 s. */
   maxBackoffMs?: number;
+  /** A label to index: `list()` with a selector on it reads the index instead of scanning. */
+  indexLabel?: string;
 }
 
 /** Cache key of an object: `namespace/name`, or `name` for cluster-scoped ones. */
@@ -49,6 +51,7 @@ export class Informer {
   readonly options: InformerOptions;
   readonly #client: KubeClient;
   readonly #store = new Map<string, KubeObject>();
+  readonly #index = new Map<string, Map<string, KubeObject>>();
   readonly #abort = new AbortController();
   #resourceVersion: string | undefined;
   #running = false;
@@ -96,7 +99,9 @@ export class Informer {
   /** Cached objects, optionally filtered by namespace and an equality label selector. */
   list(namespace?: string, labels?: Record<string, string>): KubeObject[] {
     const out: KubeObject[] = [];
-    for (const obj of this.#store.values()) {
+    const indexed = this.options.indexLabel !== undefined ? labels?.[this.options.indexLabel] : undefined;
+    const candidates = indexed !== undefined ? (this.#index.get(indexed)?.values() ?? []) : this.#store.values();
+    for (const obj of candidates) {
       if (namespace !== undefined && obj.metadata.namespace !== namespace) continue;
       if (labels && !Object.entries(labels).every(([k, v]) => obj.metadata.labels?.[k] === v)) continue;
       out.push(obj);
@@ -149,7 +154,7 @@ export class Informer {
     }
     for (const [key, old] of [...this.#store]) {
       if (!seen.has(key)) {
-        this.#store.delete(key);
+        this.#remove(key);
         this.options.onEvent?.("delete", old, old);
       }
     }
@@ -160,10 +165,32 @@ export class Informer {
     }
   }
 
+  #set(key: string, obj: KubeObject): void {
+    this.#remove(key);
+    this.#store.set(key, obj);
+    const v = this.options.indexLabel !== undefined ? obj.metadata.labels?.[this.options.indexLabel] : undefined;
+    if (v !== undefined) {
+      let bucket = this.#index.get(v);
+      if (!bucket) this.#index.set(v, (bucket = new Map()));
+      bucket.set(key, obj);
+    }
+  }
+
+  #remove(key: string): void {
+    const old = this.#store.get(key);
+    if (!old) return;
+    this.#store.delete(key);
+    const v = this.options.indexLabel !== undefined ? old.metadata.labels?.[this.options.indexLabel] : undefined;
+    if (v === undefined) return;
+    const bucket = this.#index.get(v);
+    bucket?.delete(key);
+    if (bucket?.size === 0) this.#index.delete(v);
+  }
+
   #upsert(key: string, obj: KubeObject): void {
     const old = this.#store.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
-    this.#store.set(key, obj);
+    this.#set(key, obj);
     this.options.onEvent?.(old ? "update" : "add", obj, old);
   }
 
@@ -193,7 +220,7 @@ export class Informer {
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     if (ev.type === "DELETED") {
       const old = this.#store.get(key);
-      this.#store.delete(key);
+      this.#remove(key);
       this.options.onEvent?.("delete", obj, old);
     } else {
       this.#upsert(key, obj);
