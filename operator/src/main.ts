@@ -15,6 +15,8 @@
  *   CHAKRATOR_SANDBOX_MEMORY_MB    default isolate memory (default 64, cap 256)
  *   CHAKRATOR_SANDBOX_POOL         isolates per revision (default 2)
  *   CHAKRATOR_LEADER_ELECTION      "true" to run several replicas (default: true in a pod)
+ *   CHAKRATOR_LEASE_NAMESPACE      namespace of the Lease (default: the pod's, else "default")
+ *   CHAKRATOR_LEASE_NAME           name of the Lease (default "chakrator-leader")
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
  */
 import { KubeConfig } from "@kubernetes/client-node";
@@ -66,5 +68,9 @@ await runOperator({
     poolSize: int("CHAKRATOR_SANDBOX_POOL", 2),
   },
   leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
+  lease: {
+    ...(env.CHAKRATOR_LEASE_NAMESPACE ? { namespace: env.CHAKRATOR_LEASE_NAMESPACE } : {}),
+    ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),
+  },
   shutdownGraceMs: int("CHAKRATOR_SHUTDOWN_GRACE_MS", 20_000),
 });
