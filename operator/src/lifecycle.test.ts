@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { eventually, freePort, installCrds, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../testenv/index.ts";
+import WebSocket from "ws";
 import { KubeClient, type KubeObject } from "./kube/client.ts";
 
 interface Family { name: string; type: string; metrics: Array<{ value?: string; labels?: Record<string, string> }> }
@@ -127,6 +128,17 @@ describe("operator process life cycle", () => {
     // Both serve the editor and are ready.
     assert.equal((await fetch(`${follower.url}/readyz`)).status, 200);
     assert.equal((await fetch(`${follower.url}/api/reconcilers`)).status, 200);
+    // The follower's editor streams the leader's reconcile logs (relayed through the Lease's editor URL).
+    const ws = new WebSocket(`${follower.url.replace("http", "ws")}/api/logs?replay=0`);
+    const relayed: Array<{ message?: string; resource?: string }> = [];
+    ws.on("message", (d) => { const m = JSON.parse(String(d)) as { type: string; record?: { message?: string; resource?: string } }; if (m.type === "log" && m.record) relayed.push(m.record); });
+    await new Promise((r) => ws.once("open", r));
+    await eventually(async () => {
+      await client.patch(mr.apiVersion, mr.kind, "m-1", ns, { spec: { message: `relay-${Date.now()}` } });
+      await new Promise((r) => setTimeout(r, 500));
+      return relayed.some((r) => r.message === "begin" && r.resource === `MyResource ${ns}/m-1`);
+    }, 20_000, "the leader's log line on the follower's stream");
+    ws.close();
     // Log lines are JSON objects with the editor stream's fields.
     const line = leader.lines.find((l) => l.message === "begin")!;
     assert.deepEqual(Object.keys(line).filter((k) => ["time", "level", "message", "reconciler", "revision", "resource", "source"].includes(k)).sort(), ["level", "message", "reconciler", "resource", "revision", "source", "time"]);

@@ -17,6 +17,9 @@
  *   CHAKRATOR_LEADER_ELECTION      "true" to run several replicas (default: true in a pod)
  *   CHAKRATOR_LEASE_NAMESPACE      namespace of the Lease (default: the pod's, else "default")
  *   CHAKRATOR_LEASE_NAME           name of the Lease (default "chakrator-leader")
+ *   CHAKRATOR_ADVERTISE_URL        this replica's editor as other replicas reach it, for the
+ *                                  log relay (default: the listen address; in a pod, set it
+ *                                  to http://$(POD_IP):8080)
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
  */
 import { KubeConfig } from "@kubernetes/client-node";
@@ -68,6 +71,7 @@ await runOperator({
     poolSize: int("CHAKRATOR_SANDBOX_POOL", 2),
   },
   leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
+  ...(env.CHAKRATOR_ADVERTISE_URL ? { advertiseUrl: env.CHAKRATOR_ADVERTISE_URL } : {}),
   lease: {
     ...(env.CHAKRATOR_LEASE_NAMESPACE ? { namespace: env.CHAKRATOR_LEASE_NAMESPACE } : {}),
     ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),

@@ -23,6 +23,7 @@ import type { SandboxOptions } from "./sandbox/index.ts";
 import { startServer } from "./server/index.ts";
 import type { LogBus } from "./telemetry/log.ts";
 import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
+import { LogRelay, serviceAccountToken } from "./telemetry/relay.ts";
 
 export interface RunOptions {
   kubeConfig: KubeConfig;
@@ -34,6 +35,8 @@ export interface RunOptions {
   workers?: number;
   sandbox?: SandboxOptions;
   leaderElection?: boolean;
+  /** This replica's editor address as other replicas reach it (log relay); e.g. http://<pod IP>:8080. */
+  advertiseUrl?: string;
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
@@ -43,6 +46,8 @@ export interface RunOptions {
 
 export interface RunningOperator {
   operator: Operator;
+  /** Records relayed from the leader (0 on the leader). */
+  relayed(): number;
   url: string;
   identity: string;
   isLeader(): boolean;
@@ -107,6 +112,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
   }, o.listen);
   log.info(`editor at ${server.url} (auth ${o.auth === "off" ? "off: loopback only" : "by Kubernetes bearer token"})`);
 
+  const relay = new LogRelay({ bus: log, token: serviceAccountToken });
   if (leaderElection) {
     const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
     elector = new LeaderElector({
@@ -117,8 +123,10 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       ...(o.lease?.leaseMs ? { leaseMs: o.lease.leaseMs } : {}),
       ...(o.lease?.renewDeadlineMs ? { renewDeadlineMs: o.lease.renewDeadlineMs } : {}),
       ...(o.lease?.retryMs ? { retryMs: o.lease.retryMs } : {}),
+      annotations: { "chakrator.dev/editor-url": o.advertiseUrl ?? server.url },
       onStartedLeading: () => {
         leading = true;
+        relay.stop();
         metrics.leader.set(undefined, 1);
         log.info(`became the leader (${identity}); reconciling`);
         operator.engine.resume();
@@ -130,7 +138,12 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
         log.error(`lost the lease (${identity}); exiting so that only the new leader writes`);
         void operator.engine.stop(0).finally(() => process.exit(1));
       },
-      onNewLeader: (id) => { if (id !== identity) log.info(`leader is ${id}`); },
+      onNewLeader: (id, annotations) => {
+        if (id === identity) return;
+        const url = annotations["chakrator.dev/editor-url"];
+        log.info(`leader is ${id}${url ? `; relaying its reconcile logs from ${url}` : ""}`);
+        relay.follow(url);
+      },
       onError: (err) => log.warn(`leader election: ${err instanceof Error ? err.message : String(err)}`),
     });
     void elector.run();
@@ -144,6 +157,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     const grace = o.shutdownGraceMs ?? 20_000;
     log.info(`shutting down: finishing in-flight reconciles (up to ${grace} ms)`);
     await operator.engine.stop(grace);
+    relay.stop();
     if (elector) {
       await elector.release();
       elector.stop();
@@ -161,7 +175,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       }));
     }
   }
-  return { operator, url: server.url, identity, isLeader: () => leading, shutdown };
+  return { operator, relayed: () => relay.relayed, url: server.url, identity, isLeader: () => leading, shutdown };
 }
 
 function podNamespace(): string | undefined {

@@ -25,7 +25,10 @@ export interface LeaderElectionOptions {
   retryMs?: number;
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
-  onNewLeader?: (identity: string) => void;
+  /** Called when the Lease names a new holder, with the Lease's annotations (e.g. its editor address). */
+  onNewLeader?: (identity: string, annotations: Record<string, string>) => void;
+  /** Written on the Lease while we hold it (e.g. `chakrator.dev/editor-url`). */
+  annotations?: Record<string, string>;
   onError?: (err: unknown) => void;
 }
 
@@ -122,8 +125,8 @@ export class LeaderElector {
     const lease = await this.#get();
     if (!lease) {
       try {
-        await client.create<Lease>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec });
-        this.#observe(identity, JSON.stringify(spec));
+        await client.create<Lease>({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace, annotations: this.#o.annotations ?? {} }, spec });
+        this.#observe(identity, JSON.stringify(spec), this.#o.annotations ?? {});
         return true;
       } catch (err: unknown) {
         if (err instanceof KubeApiError && err.status === 409) return false;
@@ -132,7 +135,7 @@ export class LeaderElector {
     }
     const holder = lease.spec?.holderIdentity ?? "";
     const record = JSON.stringify(lease.spec ?? {});
-    this.#observe(holder, record);
+    this.#observe(holder, record, lease.metadata.annotations ?? {});
     const expired = holder === "" ||
       Date.now() - this.#observed!.at > (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
     if (holder !== identity && !expired) return false;
@@ -144,20 +147,21 @@ export class LeaderElector {
       next.leaseTransitions = (lease.spec?.leaseTransitions ?? 0) + 1;
     }
     try {
-      await client.replace<Lease>({ ...lease, spec: next });
+      const metadata = this.#o.annotations ? { ...lease.metadata, annotations: { ...lease.metadata.annotations, ...this.#o.annotations } } : lease.metadata;
+      await client.replace<Lease>({ ...lease, metadata, spec: next });
     } catch (err: unknown) {
       if (err instanceof KubeApiError && err.status === 409) return false;
       throw err;
     }
-    this.#observe(identity, JSON.stringify(next));
+    this.#observe(identity, JSON.stringify(next), this.#o.annotations ?? {});
     return true;
   }
 
-  #observe(holder: string, record: string): void {
+  #observe(holder: string, record: string, annotations: Record<string, string>): void {
     if (this.#observed?.record !== record) this.#observed = { record, at: Date.now() };
     if (holder !== this.#leader) {
       this.#leader = holder;
-      if (holder) this.#o.onNewLeader?.(holder);
+      if (holder) this.#o.onNewLeader?.(holder, annotations);
     }
   }
 }

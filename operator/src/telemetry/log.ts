@@ -227,6 +227,28 @@ export class LogBus implements Logger {
     this.log("error", message, fields === undefined ? undefined : { fields });
   }
 
+  /**
+   * Takes in a record made by another replica (the leader's reconcile logs, relayed to a
+   * follower): it keeps its time, gets a local `seq`, reaches the ring and subscribers,
+   * and is not written to stdout again (the replica that made it already did).
+   */
+  ingest(record: LogRecord): void {
+    try {
+      const copy: LogRecord = { ...record, seq: ++this.seq };
+      this.ring.push(copy);
+      for (const subscriber of [...this.subscribers]) {
+        if (!this.subscribers.has(subscriber) || !matchesFilter(copy, subscriber.filter)) continue;
+        try {
+          subscriber.onRecord(copy);
+        } catch {
+          this.subscribers.delete(subscriber);
+        }
+      }
+    } catch {
+      // A malformed relayed record is dropped; the relay counts what it could not parse.
+    }
+  }
+
   /** A logger stamping `context` (reconciler, revision, resource, source, fields) on each record. */
   child(context: LogContext): Logger {
     return new ChildLogger(this, context);
