@@ -9,7 +9,7 @@ import { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { Engine, type EngineHooks } from "./engine/manager.ts";
 import { Sandbox, type SandboxOptions } from "./sandbox/index.ts";
-import { ReconcilerCompiler } from "./source/compile.ts";
+import { CompilerProcess } from "./source/compile-process.ts";
 import { SourceManager, type AcceptedRevision } from "./source/manager.ts";
 import { LogBus } from "./telemetry/log.ts";
 
@@ -37,11 +37,11 @@ export class Operator {
   readonly client: KubeClient;
   readonly log: LogBus;
   readonly sandbox: Sandbox;
-  readonly compiler: ReconcilerCompiler;
+  readonly compiler: CompilerProcess;
   readonly engine: Engine;
   readonly sources: SourceManager;
 
-  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: Sandbox; compiler: ReconcilerCompiler; engine: Engine; sources: SourceManager }) {
+  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: Sandbox; compiler: CompilerProcess; engine: Engine; sources: SourceManager }) {
     this.client = parts.client;
     this.log = parts.log;
     this.sandbox = parts.sandbox;
@@ -66,7 +66,8 @@ export class Operator {
         else if (e.type === "revision-reload-failed") log.log("error", `could not reload ${e.revisionId} into the new sandbox host: ${e.error.message}`);
       },
     });
-    const compiler = new ReconcilerCompiler();
+    // Type-checking runs in its own process: a slow or crashing check never stalls the operator.
+    const compiler = new CompilerProcess();
     const engine = new Engine({
       client,
       sandbox,
@@ -112,6 +113,7 @@ export class Operator {
     await this.engine.stop(drainMs);
     this.sources.stop();
     await this.sandbox.close();
+    this.compiler.close();
     this.client.close();
   }
 }

@@ -9,7 +9,8 @@
  */
 import type { KubeObject } from "../kube/client.ts";
 import { SandboxError, type HostBridge, type Sandbox } from "../sandbox/index.ts";
-import { formatDiagnostics, type Diagnostic, type ReconcilerCompiler } from "../source/compile.ts";
+import { formatDiagnostics, type Diagnostic } from "../source/compile-diagnostics.ts";
+import type { Compiler } from "../source/compile-process.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
 
@@ -38,7 +39,7 @@ export interface DryRunResult {
 }
 
 export interface DryRunInput {
-  compiler: ReconcilerCompiler;
+  compiler: Compiler;
   sandbox: Sandbox;
   /** Reconciler ConfigMap data (`reconciler.ts` and other keys). */
   files: Record<string, string>;
@@ -56,7 +57,7 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
   const events: DryRunResult["events"] = [];
   const done = (r: Omit<DryRunResult, "logs" | "events" | "durationMs">): DryRunResult => ({ ...r, logs, events, durationMs: performance.now() - started });
 
-  const compiled = input.compiler.compile(input.files);
+  const compiled = await input.compiler.compile(input.files);
   if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
   const res = input.resource as KubeObject;
   if (!res || typeof res !== "object" || typeof res.apiVersion !== "string" || typeof res.kind !== "string" || typeof res.metadata?.name !== "string") {

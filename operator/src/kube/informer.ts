@@ -32,6 +32,11 @@ export interface InformerOptions {
   idleTimeoutMs?: number;
   /** Backoff after failures: from 800 ms doubling to this cap. Default 30 s. */
   maxBackoffMs?: number;
+  /**
+   * Keep `metadata.managedFields` in the cache. Default false: they are often larger
+   * than the rest of the object and only the source manager reads them (who edited).
+   */
+  keepManagedFields?: boolean;
   /** A label to index: `list()` with a selector on it reads the index instead of scanning. */
   indexLabel?: string;
 }
@@ -188,6 +193,7 @@ export class Informer {
   }
 
   #upsert(key: string, obj: KubeObject): void {
+    if (!this.options.keepManagedFields) delete obj.metadata.managedFields;
     const old = this.#store.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
     this.#set(key, obj);

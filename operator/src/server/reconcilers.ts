@@ -144,7 +144,7 @@ export function reconcilerRoutes(deps: ReconcilerRouteDeps): Router {
     const resourceVersion = stringField(body, "resourceVersion");
     if (body["force"] !== undefined && typeof body["force"] !== "boolean") throw new ApiError(400, "BadRequest", `field "force" must be a boolean`);
     if (body["force"] !== true) {
-      const compiled = operator.compiler.compile(files);
+      const compiled = await operator.compiler.compile(files);
       if (!compiled.ok) {
         const errors = compiled.diagnostics.filter((d) => d.severity === "error").length;
         throw new ApiError(422, "Invalid", `the source does not compile (${errors} error${errors === 1 ? "" : "s"}); fix it or save with force`, { diagnostics: compiled.diagnostics });

@@ -19,7 +19,7 @@ import { dryRun } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
-import { formatDiagnostics } from "../source/compile.ts";
+import { formatDiagnostics } from "../source/compile-diagnostics.ts";
 import { liveReader, type Kind, type LiveReader } from "./access.ts";
 import { principal, type AuthMode } from "./auth.ts";
 import { bodyObject, filesField, optionalString } from "./body.ts";
@@ -31,7 +31,7 @@ let probes = 0;
 /** The `for` and `owns` kinds the source declares, or the compile failure. */
 async function declaredKinds(operator: Operator, files: Record<string, string>): Promise<{ for: Kind; owns: Kind[] } | { failure: DryRunResponse }> {
   const started = performance.now();
-  const compiled = operator.compiler.compile(files);
+  const compiled = await operator.compiler.compile(files);
   if (!compiled.ok) {
     return { failure: { ok: false, diagnostics: compiled.diagnostics, children: [], logs: [], events: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) }, durationMs: performance.now() - started } };
   }
@@ -79,7 +79,7 @@ export function runRoutes(deps: { operator: Operator; mode: AuthMode }): Router 
   router.post("/validate", async (ctx: Context) => {
     const files = filesField(bodyObject(ctx));
     const started = performance.now();
-    const result = operator.compiler.compile(files);
+    const result = await operator.compiler.compile(files);
     const res: ValidateResponse = { ok: result.ok, hash: result.hash, diagnostics: result.diagnostics, durationMs: performance.now() - started };
     ctx.body = res;
   });

@@ -8,7 +8,20 @@
  * 1-based lines and 1-based columns counted in UTF-16 code units, as TypeScript and
  * CodeMirror count them. A diagnostic about the source as a whole has `file: ""`.
  */
-import ts from "typescript";
+// Types only: this module is also loaded by the operator process, which must not pay
+// for loading the TypeScript compiler (it runs in its own process, compile-process.ts).
+import type ts from "typescript";
+
+/** `ts.DiagnosticCategory.Error`, a stable value of the compiler API. */
+const CATEGORY_ERROR = 1;
+
+/** `ts.flattenDiagnosticMessageText(text, "\n")`, without loading TypeScript. */
+function flatten(text: string | ts.DiagnosticMessageChain, indent = 0): string {
+  if (typeof text === "string") return text;
+  let out = `${"  ".repeat(indent)}${text.messageText}`;
+  for (const next of text.next ?? []) out += `\n${flatten(next, indent + 1)}`;
+  return out;
+}
 
 /** One problem found in a reconciler source. */
 export interface Diagnostic {
@@ -68,9 +81,9 @@ export function fromTsDiagnostic(d: ts.Diagnostic, keyOf: (fileName: string) => 
     file,
     line,
     column,
-    message: explainMissingGlobal(d.code, ts.flattenDiagnosticMessageText(d.messageText, "\n")),
+    message: explainMissingGlobal(d.code, flatten(d.messageText)),
     code: d.code,
-    severity: d.category === ts.DiagnosticCategory.Error ? "error" : "warning",
+    severity: d.category === CATEGORY_ERROR ? "error" : "warning",
   };
 }
 

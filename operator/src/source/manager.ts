@@ -15,7 +15,9 @@ import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
 import { LoadError, type LoadedRevision, type Sandbox } from "../sandbox/index.ts";
-import { ENTRY, formatDiagnostics, type Diagnostic, type ReconcilerCompiler } from "./compile.ts";
+import { formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
+import { ENTRY } from "./compile-input.ts";
+import type { Compiler } from "./compile-process.ts";
 import { recordRevision, reconcilerLabel, sourceFiles, type ConfigMap } from "./revisions.ts";
 
 export const timeoutAnnotation = "chakrator.dev/timeout-ms";
@@ -51,7 +53,7 @@ export type Notice =
 
 export interface SourceManagerOptions {
   client: KubeClient;
-  compiler: ReconcilerCompiler;
+  compiler: Compiler;
   sandbox: Sandbox;
   events: EventRecorder;
   log: (level: "debug" | "info" | "warn" | "error", message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
@@ -82,6 +84,7 @@ export class SourceManager {
       apiVersion: "v1",
       kind: "ConfigMap",
       labelSelector: `${reconcilerLabel}=true`,
+      keepManagedFields: true,
       onEvent: (type, obj) => this.#onEvent(type, obj as ConfigMap),
       onError: (err, attempt) => options.log(attempt > 3 ? "error" : "warn", `watch of reconciler ConfigMaps failed (attempt ${attempt}): ${String(err)}`),
     };
@@ -160,7 +163,7 @@ export class SourceManager {
     const state: ReconcilerState = this.#states.get(key) ?? { reconciler: key, namespace: cm.metadata.namespace ?? "", name: cm.metadata.name, resourceVersion: "" };
     state.resourceVersion = cm.metadata.resourceVersion ?? "";
     this.#states.set(key, state);
-    const result = this.#o.compiler.compile(cm.data ?? {});
+    const result = await this.#o.compiler.compile(cm.data ?? {});
     const previous = this.#active.get(key);
     if (previous?.hash === result.hash) return;
     if (state.lastRejection?.hash === result.hash) return;
