@@ -113,7 +113,8 @@ describe("manifests", () => {
     assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
     assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "http" });
     assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
-    assert.equal(c.resources.limits.memory, "512Mi");
+    assert.equal(c.resources.limits.memory, "768Mi", "room for the operator, the sandbox host and the compiler (see the comment)");
+    assert.equal(env.CHAKRATOR_ADVERTISE_URL, "http://$(POD_IP):8080", "followers find the leader's log stream here");
     assert.ok(c.resources.requests.memory && c.resources.requests.cpu);
     assert.deepEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
     assert.ok(pod.volumes.find((v: { name: string; emptyDir?: unknown }) => v.name === "tmp" && v.emptyDir));
@@ -369,6 +370,9 @@ export default {
         // A kind it may not even watch: the reconciler cannot start, and says why in the log.
         const logged = await eventually(() => records.find((r) => /watch of Secret failed/.test(r.message) && /forbidden/i.test(r.message)), 20_000, "a forbidden watch logged");
         assert.equal(logged.reconciler, `${ns}/secrets`);
+        // ... and where `kubectl describe configmap secrets` shows it.
+        const event = await eventually(async () => (await admin.list("v1", "Event", { namespace: ns })).items.find((e) => e.reason === "WatchForbidden" && (e.involvedObject as { name?: string }).name === "secrets"), 20_000, "WatchForbidden Event");
+        assert.match(String(event.message), /may not list\/watch Secret/);
         assert.equal(ready(await admin.get<Live>("example.com/v1", "MyResource", "wants-secret", ns)), undefined, "never reconciled");
         assert.equal((await admin.list("v1", "Secret", { namespace: ns })).items.filter((s) => s.metadata.name === "wants-secret-secret").length, 0);
       });

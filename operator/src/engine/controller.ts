@@ -131,8 +131,16 @@ export class Controller {
       this.#deps.hooks?.watchRestarted?.(kind);
       this.#deps.log.log("warn", `watch of ${kind} restarted: ${why}`, { reconciler: rev.reconciler });
     };
-    const onError = (kind: string) => (err: unknown, attempt: number) =>
+    const onError = (kind: string) => (err: unknown, attempt: number) => {
       this.#deps.log.log(attempt > 3 ? "error" : "warn", `watch of ${kind} failed (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}`, { reconciler: rev.reconciler });
+      // A forbidden watch never heals by itself and keeps this reconciler from starting:
+      // say so where `kubectl describe configmap` shows it.
+      if (err instanceof KubeApiError && err.status === 403 && attempt % 10 === 1) {
+        const [ns, name] = splitKey(rev.reconciler);
+        const ref: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: ns === undefined ? { name } : { name, namespace: ns } };
+        void this.#deps.events.record(ref, { type: "Warning", reason: "WatchForbidden", message: `the operator may not list/watch ${kind}, so this reconciler cannot start: grant its ServiceAccount get/list/watch on ${kind} (see "Owning more kinds" in manifests/README.md)` });
+      }
+    };
     const forOptions: ConstructorParameters<typeof Informer>[1] = {
       apiVersion: rev.for.apiVersion,
       kind: rev.for.kind,
