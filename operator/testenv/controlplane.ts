@@ -26,6 +26,8 @@ import { ensureBinaries, type ControlPlaneBinaries } from "./binaries.ts";
 /** Starting or talking to the control plane failed; the message says what to do. */
 export class ControlPlaneError extends Error {
   override name = "ControlPlaneError";
+  /** The temporary folder of the failed attempt (removed by the time you see this). */
+  dir?: string;
 }
 
 /** Connection facts for a running control plane; safe to pass to child processes. */
@@ -106,7 +108,11 @@ export class ControlPlane {
       } catch (err: unknown) {
         lastError = err;
         if (!(err instanceof PortInUseError)) throw err;
-        if (options.ports) throw new ControlPlaneError(`${err.message}: choose other ports or stop what listens there`);
+        if (options.ports) {
+          const e = new ControlPlaneError(`${err.message}: choose other ports or stop what listens there`);
+          if (err.dir) e.dir = err.dir;
+          throw e;
+        }
         log(`testenv: ${err.message}; retrying with other ports (${attempt}/3)`);
       }
     }
@@ -202,6 +208,7 @@ export class ControlPlane {
       return cp;
     } catch (err: unknown) {
       cleanup();
+      if (err instanceof ControlPlaneError) err.dir = dir;
       throw err;
     }
   }
