@@ -8,11 +8,12 @@
  *
  * The tests share one operator, one namespace and one signed-in page, and run in
  * order: each starts from the state the previous one left (noted per test).
- * Writes ui/dist/screenshot-e2e.png (1280x800) and copies it to docs/editor.png.
+ * Writes ui/dist/screenshot-e2e.png (1280x800); with UPDATE_SCREENSHOT=1 also copies it to
+ * docs/editor.png (the README's picture), so a plain test run changes no tracked file.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -246,7 +247,7 @@ describe("editor end to end (real control plane, operator, server and Chromium)"
     assert.ok(records.items.some((r) => r.metadata.labels?.["chakrator.dev/revision"] === String(rev)), "the revision ConfigMap exists");
   });
 
-  it("dry run against the live MyResource shows its child", async () => {
+  it("dry run against the live MyResource shows its child, identical to the live one", async () => {
     await page.getByTestId("tab-dry-run").click();
     await page.locator("[data-testid=dry-run-target] option", { hasText: `${ns}/demo` }).waitFor({ state: "attached", timeout: SLOW });
     await page.getByTestId("dry-run-target").selectOption(`${ns}/demo`);
@@ -256,9 +257,14 @@ describe("editor end to end (real control plane, operator, server and Chromium)"
     const result = await page.getByTestId("dry-run-result").innerText();
     assert.match(result, /^ok\b/, result);
     assert.match(result, /reconciling \{"name":"demo"\}/, "the run's own ctx.log lines are shown");
-    // Compared with the live child the engine made (see the report: the diff is not yet normalized).
+    // Compared with the live child the engine made from the same source: the API server's
+    // key order, server-set metadata and the engine's status fields are not changes.
     await page.getByTestId("dry-run-diff").waitFor({ timeout: SLOW });
     assert.equal(await page.getByTestId("dry-run-error").count(), 0);
+    const diff = page.locator("chk-dry-run").getByTestId("diff");
+    const changed = await diff.locator("[data-testid=diff-add], [data-testid=diff-del]").allInnerTexts();
+    assert.deepEqual(changed, [], "an unchanged child and status diff as identical");
+    await diff.getByTestId("diff-identical").waitFor();
   });
 
   it("the unprivileged user signs in but may not save: Save is disabled and the API server refuses (403)", async () => {
@@ -271,14 +277,22 @@ describe("editor end to end (real control plane, operator, server and Chromium)"
       await p.getByTestId("save").waitFor();
       assert.equal(await p.getByTestId("save").isDisabled(), true);
       assert.equal(await p.getByTestId("save").getAttribute("title"), "You may not update this ConfigMap");
-      // Reading is refused by the API server too (no RBAC at all). What the UI shows of it
-      // today: the revisions panel's error, and the 403 of loading the source in the
-      // save indicator's tooltip (the indicator itself says "Saved": see the report).
+      // Reading is refused by the API server too (no RBAC at all): the revisions panel
+      // says so, and the failed load is its own state, in the indicator and the editor area.
       await p.locator("chk-revisions").getByText(/forbidden: User "chakrator-test-user" cannot list resource "configmaps"/).waitFor({ timeout: SLOW });
-      await eventually(async () => /403 Forbidden/.test((await p.getByTestId("save-state").getAttribute("title")) ?? ""), SLOW, "the 403 of loading the source surfaced");
+      await p.locator("[data-testid=save-state][data-state=error]").waitFor({ timeout: SLOW });
+      assert.match(await p.getByTestId("save-state").innerText(), /^Could not load: .*403 Forbidden/);
+      assert.match(await p.getByTestId("load-error").innerText(), /cannot get resource "configmaps"/);
       assert.equal(await editorText(p), "", "no source is shown to someone who may not read it");
-      // The log stream refuses the upgrade (403: no readable namespace); the panel keeps retrying.
-      await p.locator("[data-testid=log-connection]", { hasText: "retrying" }).waitFor({ timeout: SLOW });
+      // The log stream refuses the upgrade (403: no readable namespace): the panel says so
+      // and stops retrying, instead of "retrying" forever.
+      const conn = p.locator("[data-testid=log-connection][data-state=denied]");
+      await conn.waitFor({ timeout: SLOW });
+      assert.match(await conn.innerText(), /no access to logs/);
+      let attempts = 0;
+      p.on("websocket", () => attempts++);
+      await p.waitForTimeout(3_000);
+      assert.equal(attempts, 0, "no reconnect attempts after the refusal");
       assert.equal(await p.getByTestId("log-row").count(), 0);
       // The API, with this session's cookie, refuses a save of a source that compiles.
       const cm = await getCm();
@@ -293,7 +307,7 @@ describe("editor end to end (real control plane, operator, server and Chromium)"
     }
   });
 
-  it("takes a screenshot of the editor with real log lines (ui/dist/screenshot-e2e.png, docs/editor.png)", async () => {
+  it("takes a screenshot of the editor with real log lines (ui/dist/screenshot-e2e.png)", async () => {
     await page.getByTestId("log-search").fill("");
     for (const name of ["alpha", "beta"]) await client.create({ ...mr, metadata: { name, namespace: ns }, spec: { message: `hello ${name}` } });
     await eventually(async () => (await client.get("v1", "ConfigMap", "beta-message", ns)) !== undefined, SLOW, "children of the new resources");
@@ -307,9 +321,11 @@ describe("editor end to end (real control plane, operator, server and Chromium)"
     await page.setViewportSize({ width: 1280, height: 800 });
     const shot = join(ui, "dist", "screenshot-e2e.png");
     await page.screenshot({ path: shot });
-    mkdirSync(join(repo, "docs"), { recursive: true });
-    copyFileSync(shot, join(repo, "docs", "editor.png"));
-    assert.ok(existsSync(join(repo, "docs", "editor.png")));
+    assert.ok(statSync(shot).size > 10_000, "a real picture was written");
+    if (process.env.UPDATE_SCREENSHOT === "1") {
+      mkdirSync(join(repo, "docs"), { recursive: true });
+      copyFileSync(shot, join(repo, "docs", "editor.png"));
+    }
     assert.deepEqual(pageErrors, [], "no uncaught errors in the page");
   });
 });

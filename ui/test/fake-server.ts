@@ -30,6 +30,8 @@ interface FakeReconciler {
   resourceVersion: number;
   revisions: Revision[];
   canUpdate: boolean;
+  /** false: GET of the source is refused (403), as the API server would without RBAC. */
+  canRead: boolean;
   rejected?: Diagnostic[];
 }
 
@@ -72,6 +74,12 @@ export class FakeServer {
   rollbacks: Array<{ key: string; body: RollbackRequest }> = [];
   dryRuns: DryRunRequest[] = [];
   validations = 0;
+  /** WebSocket upgrade attempts on /api/logs. */
+  upgrades = 0;
+  /** Refuse every upgrade with this status (e.g. 503: the operator restarting). */
+  upgradeStatus: number | undefined;
+  /** Overrides the `live` part of dry-run answers for a target. */
+  dryRunLive: DryRunResponse["live"] | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private sockets = new Set<WebSocket>();
@@ -91,6 +99,9 @@ export class FakeServer {
     this.rollbacks = [];
     this.dryRuns = [];
     this.validations = 0;
+    this.upgrades = 0;
+    this.upgradeStatus = undefined;
+    this.dryRunLive = undefined;
     this.reconcilers.clear();
     const files = { "reconciler.ts": SEED, "lib.ts": LIB };
     this.reconcilers.set("default/message", {
@@ -99,6 +110,7 @@ export class FakeServer {
       files,
       resourceVersion: 100,
       canUpdate: true,
+      canRead: true,
       revisions: [
         { number: 1, hash: "a1b2c3d4e5f6", name: "message-rev-1", createdAt: new Date(Date.now() - 3600_000).toISOString(), files: { "reconciler.ts": SEED.replace("toUpperCase()", "toLowerCase()"), "lib.ts": LIB }, active: false },
         { number: 2, hash: "f6e5d4c3b2a1", name: "message-rev-2", createdAt: new Date(Date.now() - 60_000).toISOString(), files, active: true },
@@ -116,6 +128,15 @@ export class FakeServer {
     this.wss = new WebSocketServer({ noServer: true });
     this.server.on("upgrade", (req, socket, head) => {
       if (!req.url?.startsWith("/api/logs")) return socket.destroy();
+      this.upgrades++;
+      // Like the real server: refused before the upgrade, with a plain HTTP answer.
+      const refuse = (status: number, reason: string): void => {
+        socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        socket.destroy();
+      };
+      if (this.upgradeStatus) return refuse(this.upgradeStatus, "Refused");
+      if (this.auth === "token" && !this.signedIn) return refuse(401, "Unauthorized");
+      if (![...this.reconcilers.values()].some((r) => r.canRead)) return refuse(403, "Forbidden");
       this.wss?.handleUpgrade(req, socket, head, (ws) => {
         this.sockets.add(ws);
         ws.on("close", () => this.sockets.delete(ws));
@@ -135,6 +156,11 @@ export class FakeServer {
   push(msg: StreamMessage): void {
     const text = JSON.stringify(msg);
     for (const ws of this.sockets) ws.send(text);
+  }
+
+  /** Closes every WebSocket client's connection (a lost connection). */
+  dropClients(): void {
+    for (const ws of this.sockets) ws.terminate();
   }
 
   /** How many WebSocket clients are connected. */
@@ -223,7 +249,8 @@ export class FakeServer {
         children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-message` }, data: { message: "HELLO" } }],
         status: { message: "HELLO" },
       };
-      if (dr.target) out.live = { children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-message` }, data: { message: "hello" } }], status: { message: "hello" } };
+      if (dr.target && this.dryRunLive) out.live = this.dryRunLive;
+      else if (dr.target) out.live = { children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-message` }, data: { message: "hello" } }], status: { message: "hello" } };
       return send(res, 200, out);
     }
     const m = /^\/api\/reconcilers\/([^/]+)\/([^/]+)(\/[a-z-]+)?$/.exec(p);
@@ -231,6 +258,9 @@ export class FakeServer {
     const r = this.reconcilers.get(key);
     if (!m || !r) return send(res, 404, { error: { status: 404, reason: "NotFound", message: `not found: ${p}` } });
     const sub = m[3] ?? "";
+    if (!r.canRead && (sub === "" || sub === "/revisions")) {
+      return send(res, 403, { error: { status: 403, reason: "Forbidden", message: `configmaps "${r.name}" is forbidden: User "bob" cannot get resource "configmaps" in API group "" in the namespace "${r.namespace}"` } });
+    }
     if (sub === "" && req.method === "GET") return send(res, 200, this.source(r));
     if (sub === "" && req.method === "PUT") {
       const save = body as SaveRequest;

@@ -2,7 +2,7 @@
  * Browser tests of the editor UI in real Chromium against an in-memory fake server
  * (fake-server.ts): loading, diagnostics, save, outside edits, conflicts, 422, rollback,
  * dry run, the log panel, sign-in and read-only mode. It tests the UI, not the server.
- * Writes ui/dist/screenshot.png (1280x800) as a by-product (ui/screenshot.png, in the README, is a copy).
+ * Writes ui/dist/screenshot.png (1280x800) as a by-product.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -53,6 +53,14 @@ describe("editor UI (fake server)", () => {
     await page.keyboard.press("Control+End");
     await page.keyboard.type(text);
     await page.keyboard.press("Escape"); // close a completion popup, if any
+  }
+
+  async function eventuallyTrue(check: () => boolean, what: string, timeout = 10_000): Promise<void> {
+    const end = Date.now() + timeout;
+    while (!check()) {
+      if (Date.now() > end) assert.fail(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   async function waitForClients(): Promise<void> {
@@ -171,6 +179,83 @@ describe("editor UI (fake server)", () => {
     await page.getByTestId("dry-run-diff").waitFor();
     assert.deepEqual(fake.dryRuns[0]?.target, { namespace: "default", name: "demo" });
     assert.match(fake.dryRuns[0]?.files["reconciler.ts"] ?? "", /reconciling/);
+  });
+
+  it("dry run: a live child that only differs in key order, server-set metadata and engine status shows as identical", async () => {
+    fake.dryRunLive = {
+      children: [{
+        metadata: {
+          uid: "0f3c", resourceVersion: "4711", creationTimestamp: "2025-01-01T00:00:00Z", namespace: "default", name: "demo-message",
+          managedFields: [{ manager: "chakrator", operation: "Apply" }],
+          ownerReferences: [{ apiVersion: "example.com/v1", kind: "MyResource", name: "demo", uid: "9a9a", controller: true, blockOwnerDeletion: true }],
+        },
+        data: { message: "HELLO" }, kind: "ConfigMap", apiVersion: "v1",
+      }],
+      status: { observedGeneration: 3, conditions: [{ type: "Ready", status: "True", reason: "Reconciled" }], message: "HELLO" },
+    };
+    await openEditor(page, fake.url);
+    await page.getByTestId("tab-dry-run").click();
+    await page.locator("[data-testid=dry-run-target] option", { hasText: "default/demo" }).waitFor({ state: "attached" });
+    await page.getByTestId("dry-run-run").click();
+    await page.getByTestId("dry-run-diff").waitFor();
+    await page.locator("chk-dry-run").getByTestId("diff-identical").waitFor();
+    assert.equal(await page.locator("chk-dry-run").getByTestId("diff-add").count(), 0);
+    assert.equal(await page.locator("chk-dry-run").getByTestId("diff-del").count(), 0);
+
+    // A field the reconciler sets differently still shows.
+    fake.dryRunLive = { ...fake.dryRunLive, children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "demo-message", uid: "1" }, data: { message: "hello" } }] };
+    await page.getByTestId("dry-run-run").click();
+    await page.locator("chk-dry-run").getByTestId("diff-del").filter({ hasText: '"message": "hello"' }).waitFor();
+    assert.equal(await page.locator("chk-dry-run").getByTestId("diff-identical").count(), 0);
+  });
+
+  it("a source that cannot be loaded (403) is its own state: the indicator and the editor area say why", async () => {
+    const r = fake.reconcilers.get("default/message");
+    assert.ok(r);
+    r.canRead = false;
+    await page.goto(fake.url);
+    await page.getByTestId("load-error").waitFor();
+    const state = page.getByTestId("save-state");
+    assert.equal(await state.getAttribute("data-state"), "error");
+    assert.match(await state.innerText(), /^Could not load: .*forbidden.*\(403 Forbidden\)/);
+    assert.match(await page.getByTestId("load-error").innerText(), /default\/message[\s\S]*cannot get resource "configmaps"/);
+    assert.equal(await page.locator("[data-testid=editor]").count(), 0, "no empty editor pretending to be the source");
+    assert.equal(await page.getByTestId("save").isDisabled(), true);
+    // Access granted: trying again loads it.
+    r.canRead = true;
+    await page.getByTestId("retry-load").click();
+    await page.locator("[data-testid=save-state][data-state=saved]").waitFor();
+    assert.match(await editorText(page), /ctx\.log\.info\("reconciling"/);
+  });
+
+  it("the log panel says 'no access to logs' and stops retrying when the stream is refused (403)", async () => {
+    const r = fake.reconcilers.get("default/message");
+    assert.ok(r);
+    r.canRead = false;
+    fake.auth = "token"; // signed in, but may read no reconciler (with auth off, everything is visible)
+    fake.signedIn = true;
+    await page.goto(fake.url);
+    const conn = page.locator("[data-testid=log-connection][data-state=denied]");
+    await conn.waitFor();
+    assert.match(await conn.innerText(), /no access to logs/);
+    const attempts = fake.upgrades;
+    await page.waitForTimeout(3000); // backoff would have retried 2-3 times by now
+    assert.equal(fake.upgrades, attempts, "no retry storm against a refusal");
+    assert.equal(await page.getByTestId("log-connection").getAttribute("data-state"), "denied");
+  });
+
+  it("the log stream reconnects after a lost connection and after refusals while the person may read (a restart)", async () => {
+    await openEditor(page, fake.url);
+    await waitForClients();
+    await page.locator("[data-testid=log-connection][data-state=open]").waitFor();
+    fake.upgradeStatus = 503; // the operator restarting
+    fake.dropClients();
+    await page.locator("[data-testid=log-connection][data-state=retrying]").waitFor();
+    await eventuallyTrue(() => fake.upgrades >= 2, "refused upgrades are retried");
+    assert.equal(await page.getByTestId("log-connection").getAttribute("data-state"), "retrying", "a refusal to someone who may read is not 'no access'");
+    fake.upgradeStatus = undefined;
+    await page.locator("[data-testid=log-connection][data-state=open]").waitFor({ timeout: 15_000 });
+    await waitForClients();
   });
 
   it("the log panel renders pushed records, filters by level, and shows dropped notices", async () => {

@@ -143,6 +143,9 @@ export function reconcilerRoutes(deps: ReconcilerRouteDeps): Router {
     const files = filesField(body);
     const resourceVersion = stringField(body, "resourceVersion");
     if (body["force"] !== undefined && typeof body["force"] !== "boolean") throw new ApiError(400, "BadRequest", `field "force" must be a boolean`);
+    // The person's own read comes first: someone who may not read it gets the API
+    // server's 403 (or 404), not diagnostics, and costs no compile.
+    const current = await readReconciler(p.client, ns, name);
     if (body["force"] !== true) {
       const compiled = await operator.compiler.compile(files);
       if (!compiled.ok) {
@@ -150,7 +153,6 @@ export function reconcilerRoutes(deps: ReconcilerRouteDeps): Router {
         throw new ApiError(422, "Invalid", `the source does not compile (${errors} error${errors === 1 ? "" : "s"}); fix it or save with force`, { diagnostics: compiled.diagnostics });
       }
     }
-    const current = await readReconciler(p.client, ns, name);
     if (current.metadata.resourceVersion !== resourceVersion) {
       throw await conflict(p.client, ns, name, `reconciler ${ns}/${name} was changed by someone else (resourceVersion ${current.metadata.resourceVersion}, you loaded ${resourceVersion}); reload or merge`);
     }

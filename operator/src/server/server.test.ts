@@ -50,6 +50,10 @@ describe("editor server (auth token)", () => {
     assert.match(read.body.error.message, /forbidden/i);
     const write = await call(f.url, "PUT", path(), { ...user, body: { ...save, resourceVersion: (await getCm())!.metadata.resourceVersion } });
     assert.equal(write.status, 403, JSON.stringify(write.body));
+    // A broken source from someone who may not read the ConfigMap: 403 before any compile, not 422.
+    const broken = await call(f.url, "PUT", path(), { ...user, body: { files: { "reconciler.ts": 'export const answer: number = "forty-two";\n' }, resourceVersion: (await getCm())!.metadata.resourceVersion } });
+    assert.equal(broken.status, 403, JSON.stringify(broken.body));
+    assert.equal(broken.body.error.diagnostics, undefined, "no diagnostics for someone who may not read the source");
     assert.equal((await call(f.url, "POST", "/api/reconcilers", { ...user, body: { namespace: f.ns, name: "other" } })).status, 403);
     assert.equal((await call(f.url, "GET", `${path()}/revisions`, user)).status, 403);
     // Status from memory is visible, but the permissions say what the person may not do.

@@ -29,6 +29,8 @@ export const appStyles = css`
   chk-sign-in { grid-row: 1 / -1; }
   .editor-wrap { position: relative; flex: 1; min-height: 0; display: flex; flex-direction: column; }
   chk-editor { flex: 1; min-height: 0; }
+  .load-error { flex: 1; display: flex; flex-direction: column; align-items: flex-start; gap: 8px; padding: 24px; background: #1e2027; color: #ffc2c6; }
+  .load-error span { font-family: var(--chk-mono); font-size: 12px; white-space: pre-wrap; word-break: break-word; }
   chk-conflict.overlay { position: absolute; inset: 0; z-index: 5; }
   aside { display: flex; flex-direction: column; min-height: 0; background: var(--chk-bg); }
   .side-tabs { display: flex; border-bottom: 1px solid var(--chk-border); background: var(--chk-bg-sunken); flex: none; }

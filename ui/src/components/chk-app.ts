@@ -5,8 +5,8 @@
  * for the WebSocket); this element wires them to the views and owns the layout.
  */
 import { css, html, LitElement, nothing } from "lit";
-import { ApiClient, UnauthorizedError } from "../controllers/api.ts";
-import { LogStreamController } from "../controllers/log-stream.ts";
+import { ApiClient, ApiRequestError, UnauthorizedError } from "../controllers/api.ts";
+import { LogStreamController, type RefusalVerdict } from "../controllers/log-stream.ts";
 import { SourceSession } from "../controllers/source-session.ts";
 import { controls } from "../lib/styles.ts";
 import type { Diagnostic, Notice, ReconcilerSummary, Session } from "../protocol.ts";
@@ -71,6 +71,7 @@ export class ChkApp extends LitElement {
     onLog: (r) => this.logPanel?.addRecords(r),
     onDropped: (n) => this.logPanel?.addDropped(n),
     onNotice: (n) => this.onNotice(n),
+    onRefused: () => this.logAccess(),
   });
   private summaryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -158,6 +159,43 @@ export class ChkApp extends LitElement {
     this.fatal = err instanceof Error ? err.message : String(err);
   }
 
+  /**
+   * Why the log stream's upgrade failed (the browser only sees close code 1006). Signed
+   * out: show sign-in and stop. Signed in but allowed to read no reconciler's source (the
+   * server's rule for the stream: `get configmaps` in a reconciler's namespace): no access,
+   * stop retrying fast. Anything else (server unreachable, restarting): a real disconnect.
+   */
+  private async logAccess(): Promise<RefusalVerdict> {
+    let session: Session;
+    try {
+      session = await this.api.session();
+    } catch {
+      return "retry";
+    }
+    if (session.auth === "token" && !session.signedIn) {
+      this.session = session;
+      return "stop";
+    }
+    if (session.auth === "off") return "retry";
+    let items: ReconcilerSummary[];
+    try {
+      items = await this.api.reconcilers();
+    } catch (err: unknown) {
+      return err instanceof UnauthorizedError ? "stop" : "retry";
+    }
+    const perNamespace = new Map(items.map((i) => [i.namespace, i.name] as const));
+    if (perNamespace.size === 0) return "retry";
+    const readable = await Promise.all(
+      [...perNamespace].map(([ns, name]) =>
+        this.api.source(ns, name).then(
+          () => true,
+          (err: unknown) => !(err instanceof ApiRequestError && err.status === 403),
+        ),
+      ),
+    );
+    return readable.some(Boolean) ? "retry" : "denied";
+  }
+
   private onNotice(n: Notice): void {
     this.source.notice(n);
     if (n.type === "source-changed" && n.reconciler === this.source.key && this.source.outside) {
@@ -237,7 +275,7 @@ export class ChkApp extends LitElement {
         <chk-status-badge .summary=${summary}></chk-status-badge>
         <span class="spacer"></span>
         <span class="save-state ${state}" data-testid="save-state" data-state=${state} role="status" title=${s.error}>
-          ${SAVE_LABEL[state]}${state === "saved" && s.resourceVersion ? html` <span class="rv">rv ${s.resourceVersion}</span>` : nothing}</span>
+          ${state === "error" && s.loadError ? `Could not load: ${s.loadError}` : SAVE_LABEL[state]}${state === "saved" && s.resourceVersion ? html` <span class="rv">rv ${s.resourceVersion}</span>` : nothing}</span>
         <button class="primary" data-testid="save" ?disabled=${!this.canUpdate || !s.source || state === "saving" || state === "conflict"}
           title=${this.canUpdate ? "Save (Ctrl/Cmd-S)" : "You may not update this ConfigMap"} @click=${() => void this.save(false)}>Save <kbd>${SAVE_KEY}</kbd></button>
         ${this.session?.auth === "token"
@@ -268,11 +306,15 @@ export class ChkApp extends LitElement {
               : nothing}
           ${this.editorError ? html`<div class="fatal" role="alert">An editor feature crashed and was switched off: ${this.editorError}</div>` : nothing}
           <div class="editor-wrap">
-            <chk-editor .files=${s.files} .base=${s.base} generation=${s.generation} ?readonly=${!this.canUpdate && !!s.source}
+            ${s.loadError && !s.source
+              ? html`<div class="load-error" role="alert" data-testid="load-error">
+                  <strong>Could not load ${s.key}</strong><span>${s.loadError}</span>
+                  <button data-testid="retry-load" @click=${() => void this.source.reload()}>Try again</button></div>`
+              : html`<chk-editor .files=${s.files} .base=${s.base} generation=${s.generation} ?readonly=${!this.canUpdate && !!s.source}
               .validate=${this.validate}
               @chk-change=${(e: CustomEvent<{ file: string; text: string }>) => s.edit(e.detail.file, e.detail.text)}
               @chk-save=${(e: CustomEvent<{ force: boolean }>) => void this.save(e.detail.force)}
-              @chk-editor-error=${(e: CustomEvent<{ message: string }>) => (this.editorError = e.detail.message)}></chk-editor>
+              @chk-editor-error=${(e: CustomEvent<{ message: string }>) => (this.editorError = e.detail.message)}></chk-editor>`}
             ${s.conflict
               ? html`<chk-conflict class="overlay" mode="conflict" resource-version=${s.conflict.resourceVersion}
                   .mine=${s.files} .theirs=${s.conflict.files} ?can-update=${this.canUpdate}

@@ -137,6 +137,12 @@ export class ChkDryRun extends LitElement {
     `;
   }
 
+  private renderDiff(r: DryRunResponse, live: NonNullable<DryRunResponse["live"]>) {
+    const { oldFiles, newFiles } = dryRunFiles(r, live);
+    return html`<h3>Compared with live</h3>
+      <chk-diff data-testid="dry-run-diff" before-label="live" after-label="dry run" .oldFiles=${oldFiles} .newFiles=${newFiles}></chk-diff>`;
+  }
+
   private renderResult(r: DryRunResponse) {
     const children = r.children.map((c) => [childName(c), c] as const);
     return html`<div part="result" data-testid="dry-run-result">
@@ -152,9 +158,7 @@ export class ChkDryRun extends LitElement {
       <h3>Children (${children.length})</h3>
       ${children.map(([n]) => html`<div class="child" data-testid="dry-run-child">${n}</div>`)}
       ${r.live
-        ? html`<h3>Compared with live</h3>
-            <chk-diff data-testid="dry-run-diff" before-label="live" after-label="dry run"
-              .oldFiles=${asFiles(r.live.children, r.live.status)} .newFiles=${asFiles(r.children, r.status)}></chk-diff>`
+        ? this.renderDiff(r, r.live)
         : html`${children.map(([n, c]) => html`<h3>${n}</h3><pre>${pretty(c)}</pre>`)}
             ${r.status ? html`<h3>Status</h3><pre data-testid="dry-run-status">${pretty(r.status)}</pre>` : nothing}`}
       ${r.logs.length
@@ -170,28 +174,90 @@ function childName(c: unknown): string {
   return `${o.kind ?? "?"} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? "?"}`;
 }
 
-const NOISE = ["managedFields", "uid", "resourceVersion", "creationTimestamp", "generation", "ownerReferences"];
-function clean(c: unknown): unknown {
-  if (!c || typeof c !== "object") return c;
-  const o = { ...(c as Record<string, unknown>) };
-  if (o["metadata"] && typeof o["metadata"] === "object") {
-    const m = { ...(o["metadata"] as Record<string, unknown>) };
-    for (const k of NOISE) delete m[k];
-    o["metadata"] = m;
+/** Metadata the API server sets; never the reconciler's to control. */
+const SERVER_METADATA = ["managedFields", "uid", "resourceVersion", "creationTimestamp", "generation", "ownerReferences", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"];
+/** Status fields the engine adds beside the reconciler's own. */
+const ENGINE_STATUS = ["conditions", "observedGeneration"];
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** `v` without the server-set metadata fields. */
+function clean(v: unknown): unknown {
+  if (!isObj(v) || !isObj(v["metadata"])) return v;
+  const m = { ...v["metadata"] };
+  for (const k of SERVER_METADATA) delete m[k];
+  return { ...v, metadata: m };
+}
+
+/**
+ * `live` cut down to the fields present in `desired`, recursively (arrays element by
+ * element): what the reconciler controls. Defaults and fields other managers set are
+ * not the dry run's business; a field the reconciler sets differently still shows.
+ */
+export function project(live: unknown, desired: unknown): unknown {
+  if (isObj(live) && isObj(desired)) {
+    const out: Obj = {};
+    for (const k of Object.keys(desired)) if (k in live) out[k] = project(live[k], desired[k]);
+    return out;
   }
-  return o;
+  if (Array.isArray(live) && Array.isArray(desired)) return live.map((v, i) => (i < desired.length ? project(v, desired[i]) : v));
+  return live;
+}
+
+/** The live status without the engine's own fields (conditions, observedGeneration). */
+function liveStatus(status: unknown): unknown {
+  if (!isObj(status)) return status;
+  const out = { ...status };
+  for (const k of ENGINE_STATUS) delete out[k];
+  return out;
+}
+
+/** JSON with object keys sorted at every level, so key order never shows as a change. */
+export function stable(v: unknown): string {
+  const sort = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sort);
+    if (!isObj(x)) return x;
+    const out: Obj = {};
+    for (const k of Object.keys(x).sort()) out[k] = sort(x[k]);
+    return out;
+  };
+  return JSON.stringify(sort(v), null, 2) ?? "undefined";
 }
 
 function pretty(v: unknown): string {
-  return JSON.stringify(v, null, 2);
+  return stable(v);
 }
 
-/** Children and status as "files", so the diff view shows one block per object. */
-function asFiles(children: unknown[], status: unknown): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const c of children) files[childName(c)] = pretty(clean(c));
-  if (status !== undefined) files["status"] = pretty(status);
-  return files;
+/** Identity of a child: apiVersion, kind, namespace (when set) and name. */
+function sameObject(a: unknown, b: unknown): boolean {
+  const x = (a ?? {}) as { kind?: string; apiVersion?: string; metadata?: { name?: string; namespace?: string } };
+  const y = (b ?? {}) as typeof x;
+  if (x.kind !== y.kind || x.apiVersion !== y.apiVersion || x.metadata?.name !== y.metadata?.name) return false;
+  const nx = x.metadata?.namespace, ny = y.metadata?.namespace;
+  return !nx || !ny || nx === ny;
+}
+
+/**
+ * The live side and the dry-run side as "files" (one block per object, then status),
+ * normalized so that an unchanged child diffs as identical: keys sorted, server-set
+ * metadata dropped, each live child projected onto the fields of the desired one it
+ * matches, the engine's status fields dropped.
+ */
+export function dryRunFiles(desired: { children: unknown[]; status?: unknown }, live: { children: unknown[]; status?: unknown }): { oldFiles: Record<string, string>; newFiles: Record<string, string> } {
+  const newFiles: Record<string, string> = {};
+  const oldFiles: Record<string, string> = {};
+  for (const c of desired.children) newFiles[childName(c)] = pretty(clean(c));
+  for (const c of live.children) {
+    const match = desired.children.find((d) => sameObject(d, c));
+    if (match) oldFiles[childName(match)] = pretty(project(clean(c), clean(match)));
+    else oldFiles[childName(c)] = pretty(clean(c));
+  }
+  if (desired.status !== undefined) newFiles["status"] = pretty(desired.status);
+  const status = liveStatus(live.status);
+  const engineOnly = isObj(status) && Object.keys(status).length === 0 && desired.status === undefined;
+  if (status !== undefined && !engineOnly) oldFiles["status"] = pretty(status);
+  return { oldFiles, newFiles };
 }
 
 customElements.define("chk-dry-run", ChkDryRun);

@@ -11,6 +11,8 @@ import { controls } from "../lib/styles.ts";
 import type { LogRecord } from "../protocol.ts";
 
 const ROW = 20;
+/** Connection states whose name is not what the toolbar should say. */
+const CONNECTION_LABEL: Record<string, string> = { denied: "no access to logs" };
 const OVERSCAN = 10;
 
 /**
@@ -91,6 +93,7 @@ export class ChkLogPanel extends LitElement {
       .conn { font-size: 11px; }
       .conn.open { color: var(--chk-ok); }
       .conn.retrying, .conn.connecting { color: var(--chk-warn); }
+      .conn.denied { color: var(--chk-error); }
       .viewport { flex: 1; min-height: 0; overflow: auto; position: relative; font: 12px/20px var(--chk-mono); contain: strict; }
       .spacer { position: relative; width: 100%; }
       .rows { position: absolute; left: 0; right: 0; top: 0; }
@@ -207,7 +210,8 @@ export class ChkLogPanel extends LitElement {
     return html`
       <div class="toolbar" part="toolbar" role="toolbar" aria-label="Log filters">
         <span class="title">Logs</span>
-        <span class="conn ${this.connection}" data-testid="log-connection">● ${this.connection || "idle"}</span>
+        <span class="conn ${this.connection}" data-testid="log-connection" data-state=${this.connection || "idle"}
+          title=${this.connection === "denied" ? "The server refused the log stream: you may not read any reconciler's namespace" : ""}>● ${CONNECTION_LABEL[this.connection] ?? (this.connection || "idle")}</span>
         <button data-testid="log-follow" aria-pressed=${this.follow ? "true" : "false"} @click=${this.toggleFollow} title="Keep the newest line in view (End)">
           ${this.follow ? "Following" : "Paused"}
         </button>

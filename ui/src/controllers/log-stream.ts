@@ -5,12 +5,21 @@
  * server says hello), so a restarting operator is picked up without a page reload.
  * Messages are handed to the callbacks as they arrive; batching for rendering is the
  * log panel's business. The host re-renders when `state` changes.
+ *
+ * A refused upgrade (401/403 before the handshake) looks to the browser like any lost
+ * connection (close code 1006). So when a socket closes without ever saying hello, the
+ * host's `onRefused` decides: "retry" (a real disconnect: backoff as above), "denied"
+ * (signed in but not allowed: state "denied", retried only every 5 minutes in case RBAC
+ * changes), or "stop" (signed out).
  */
 import type { ReactiveController, ReactiveControllerHost } from "lit";
 import type { LogRecord, Notice, StreamMessage } from "../protocol.ts";
 
 /** Connection state shown in the UI. */
-export type StreamState = "idle" | "connecting" | "open" | "retrying";
+export type StreamState = "idle" | "connecting" | "open" | "retrying" | "denied";
+
+/** The host's reading of a connection that closed before `hello`. */
+export type RefusalVerdict = "retry" | "denied" | "stop";
 
 /** What the stream delivers; each callback is optional. */
 export interface LogStreamHandlers {
@@ -18,10 +27,14 @@ export interface LogStreamHandlers {
   onDropped?(count: number): void;
   onNotice?(notice: Notice): void;
   onOpen?(replayed: number): void;
+  /** A socket closed before `hello`: was it refused? Without it, every close is retried. */
+  onRefused?(): Promise<RefusalVerdict>;
 }
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
+/** Retry interval while access is denied. */
+export const DENIED_RETRY_MS = 300_000;
 
 /** Subscribes to the log stream while started and the host is connected. */
 export class LogStreamController implements ReactiveController {
@@ -75,7 +88,7 @@ export class LogStreamController implements ReactiveController {
 
   private connect(): void {
     this.teardown();
-    this.setState(this.attempt === 0 ? "connecting" : "retrying");
+    if (this.state !== "denied") this.setState(this.attempt === 0 ? "connecting" : "retrying");
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.url());
@@ -84,21 +97,51 @@ export class LogStreamController implements ReactiveController {
       return;
     }
     this.ws = ws;
-    ws.addEventListener("message", (ev) => this.receive(ev.data));
+    let greeted = false;
+    ws.addEventListener("message", (ev) => {
+      if (this.ws !== ws) return;
+      if (this.receive(ev.data)) greeted = true;
+    });
     ws.addEventListener("close", () => {
       if (this.ws !== ws) return;
       this.ws = undefined;
-      if (this.wanted && this.hostConnectedFlag) this.scheduleRetry();
+      if (!(this.wanted && this.hostConnectedFlag)) return;
+      if (greeted || !this.handlers.onRefused) this.scheduleRetry();
+      else void this.diagnose();
     });
   }
 
-  private receive(data: unknown): void {
-    if (typeof data !== "string") return;
+  /** Asks the host why a socket closed before `hello`, then retries, waits or stops. */
+  private async diagnose(): Promise<void> {
+    let verdict: RefusalVerdict = "retry";
+    try {
+      verdict = (await this.handlers.onRefused?.()) ?? "retry";
+    } catch {
+      verdict = "retry";
+    }
+    if (!(this.wanted && this.hostConnectedFlag) || this.ws || this.timer) return; // stopped or restarted meanwhile
+    if (verdict === "stop") return this.stop();
+    if (verdict === "denied") {
+      this.attempt = 0;
+      this.retryAt = Date.now() + DENIED_RETRY_MS;
+      this.setState("denied");
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (this.wanted && this.hostConnectedFlag) this.connect();
+      }, DENIED_RETRY_MS);
+      return;
+    }
+    this.scheduleRetry();
+  }
+
+  /** Handles one frame; true for `hello`. */
+  private receive(data: unknown): boolean {
+    if (typeof data !== "string") return false;
     let msg: StreamMessage;
     try {
       msg = JSON.parse(data) as StreamMessage;
     } catch {
-      return; // not ours; a stream must survive one bad frame
+      return false; // not ours; a stream must survive one bad frame
     }
     switch (msg.type) {
       case "hello":
@@ -116,6 +159,7 @@ export class LogStreamController implements ReactiveController {
         this.handlers.onNotice?.(msg.notice);
         break;
     }
+    return msg.type === "hello";
   }
 
   private scheduleRetry(): void {

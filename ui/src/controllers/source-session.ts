@@ -45,6 +45,8 @@ export class SourceSession implements ReactiveController {
   invalid: Diagnostic[] | undefined;
   /** The last failure, for the status bar. */
   error = "";
+  /** Why the last load failed ("" when it did not): its own state, shown over the editor. */
+  loadError = "";
   savedAt: Date | undefined;
   /** resourceVersions this editor wrote: their notices are our own echo. */
   private readonly own = new Set<string>();
@@ -67,6 +69,7 @@ export class SourceSession implements ReactiveController {
   get saveState(): SaveState {
     if (this.busy === "loading" && !this.source) return "loading";
     if (this.busy === "saving" || this.busy === "rollback") return "saving";
+    if (this.loadError && this.busy !== "loading") return "error";
     if (this.conflict) return "conflict";
     if (this.invalid) return "invalid";
     if (this.outside) return "outside";
@@ -79,11 +82,15 @@ export class SourceSession implements ReactiveController {
     this.key = `${namespace}/${name}`;
     this.busy = "loading";
     this.error = "";
+    this.loadError = "";
     this.host.requestUpdate();
     try {
       this.accept(await this.api.source(namespace, name));
     } catch (err: unknown) {
       this.error = message(err);
+      this.loadError = this.error;
+      // Never leave another reconciler's files under this key: a save would write them here.
+      if (this.source && `${this.source.namespace}/${this.source.name}` !== this.key) this.forget();
     } finally {
       this.busy = "";
       this.host.requestUpdate();
@@ -122,6 +129,7 @@ export class SourceSession implements ReactiveController {
       this.invalid = undefined;
       this.outside = undefined;
       this.savedAt = new Date();
+      this.loadError = "";
       return true;
     } catch (err: unknown) {
       if (err instanceof ConflictError) {
@@ -228,6 +236,15 @@ export class SourceSession implements ReactiveController {
     const pending = this.pendingNotices;
     this.pendingNotices = [];
     for (const n of pending) this.notice(n);
+  }
+
+  /** Drops the loaded source and edits (after a failed load of another reconciler). */
+  private forget(): void {
+    this.source = undefined;
+    this.conflict = undefined;
+    this.outside = undefined;
+    this.invalid = undefined;
+    this.replace({}, "");
   }
 
   private accept(src: ReconcilerSource): void {
