@@ -218,3 +218,18 @@ test("notices reach their listeners until unsubscribed; a throwing listener is r
   assert.deepEqual(got, [accepted, rejected]);
   assert.equal(bus.recent({ text: "notice listener threw" }).length, 1);
 });
+
+test("an ingested record (relayed from the leader) keeps its time, reaches readers, and is not printed again", () => {
+  const lines: string[] = [];
+  const bus = new LogBus({ stdout: { write: (l: string) => lines.push(l) } });
+  const seen: LogRecord[] = [];
+  bus.subscribe({ resource: "MyResource" }, (r) => seen.push(r));
+  bus.info("local");
+  bus.ingest({ seq: 999, time: "2026-01-02T03:04:05.000Z", level: "info", message: "from the leader", resource: "MyResource ns/a", source: "user" });
+  const relayed = bus.recent({ text: "from the leader" });
+  assert.equal(relayed.length, 1);
+  assert.equal(relayed[0]!.time, "2026-01-02T03:04:05.000Z");
+  assert.equal(relayed[0]!.seq, 2, "a local sequence number");
+  assert.deepEqual(seen.map((r) => r.message), ["from the leader"]);
+  assert.equal(lines.length, 1, "only the local record went to stdout");
+});

@@ -234,18 +234,9 @@ export class LogBus implements Logger {
    */
   ingest(record: LogRecord): void {
     try {
-      const copy: LogRecord = { ...record, seq: ++this.seq };
-      this.ring.push(copy);
-      for (const subscriber of [...this.subscribers]) {
-        if (!this.subscribers.has(subscriber) || !matchesFilter(copy, subscriber.filter)) continue;
-        try {
-          subscriber.onRecord(copy);
-        } catch {
-          this.subscribers.delete(subscriber);
-        }
-      }
+      this.publish({ ...record, seq: ++this.seq }, false);
     } catch {
-      // A malformed relayed record is dropped; the relay counts what it could not parse.
+      // A malformed relayed record is dropped; the stream goes on.
     }
   }
 
@@ -324,9 +315,9 @@ export class LogBus implements Logger {
     return record;
   }
 
-  private publish(record: LogRecord): void {
+  private publish(record: LogRecord, toStdout = true): void {
     this.ring.push(record);
-    if (levelAtLeast(record.level, this.stdoutLevel)) this.writeLine(record);
+    if (toStdout && levelAtLeast(record.level, this.stdoutLevel)) this.writeLine(record);
     for (const subscriber of [...this.subscribers]) {
       if (!this.subscribers.has(subscriber) || !matchesFilter(record, subscriber.filter)) continue;
       try {
