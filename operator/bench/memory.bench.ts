@@ -44,7 +44,7 @@ try {
   while ((await metric("chakrator_active_revision")) < 1) await new Promise((r) => setTimeout(r, 200));
   await new Promise((r) => setTimeout(r, 3_000));
   const empty = { op: rssMiB(op.pid!), host: childrenOf(op.pid!).reduce((a, p) => a + rssMiB(p), 0) };
-  console.log(`empty cluster:       operator RSS ${empty.op.toFixed(0)} MiB, sandbox host RSS ${empty.host.toFixed(0)} MiB`);
+  console.log(`empty cluster:       operator RSS ${empty.op.toFixed(0)} MiB, its children (sandbox host, compiler) ${empty.host.toFixed(0)} MiB`);
 
   const t0 = performance.now();
   await pool(Array.from({ length: N }, (_, i) => i), 48, (i) =>
