@@ -42,8 +42,10 @@ export function statusPatch(res: KubeObject, userStatus: Record<string, unknown>
   else if (live.observedGeneration !== undefined) status.observedGeneration = live.observedGeneration;
   if (contains(live, status) && sameKeys(live, status)) return undefined;
   // A JSON merge patch: fields the user no longer returns are set to null (removed).
-  // Not server-side apply, because SSA refuses status fields a CRD's schema does not
-  // declare even under x-kubernetes-preserve-unknown-fields, and user code decides them.
+  // Not server-side apply: when a CRD's status schema does not declare a field the
+  // reconciler returns (and does not preserve unknown fields), SSA fails the whole write
+  // ("field not declared in schema"), Ready condition included; a merge patch writes what
+  // the schema allows and the API server prunes the rest, as it does for kubectl.
   for (const k of Object.keys(live)) if (!(k in status)) status[k] = null;
   return { status };
 }
