@@ -1,0 +1,58 @@
+// The layer order, checked (as Kopf checks its own): value imports point one way,
+//   main/run/operator -> server -> engine -> source -> sandbox -> (kube, telemetry)
+// and only kube/ (plus the entry points that load credentials) touches the Kubernetes
+// client library. Type-only imports are erased at run time and may point anywhere.
+import assert from "node:assert/strict";
+import { globSync, readFileSync } from "node:fs";
+import { join, relative, dirname } from "node:path";
+import { it } from "node:test";
+
+const src = import.meta.dirname;
+const rank: Record<string, number> = { kube: 0, telemetry: 0, sandbox: 1, source: 2, engine: 3, server: 4, ".": 5, dev: 6 };
+const layerOf = (file: string) => {
+  const first = relative(src, file).split("/")[0]!;
+  return first.endsWith(".ts") ? "." : first;
+};
+
+/** Value imports of a file: `import x from`, `import { a } from`, `export ... from`, skipping `import type`. */
+function valueImports(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^(?:import|export)\s+(type\s+)?[^;]*?from\s+"([^"]+)"/gms)) {
+    if (m[1]) continue;
+    out.push(m[2]!);
+  }
+  return out;
+}
+
+const files = globSync("**/*.ts", { cwd: src }).filter((f) => !f.endsWith(".test.ts") && !f.includes("test-fixture") && !f.includes("fixtures")).map((f) => join(src, f));
+
+it("keeps value imports pointing down the layers", () => {
+  const wrong: string[] = [];
+  for (const file of files) {
+    const from = layerOf(file);
+    for (const spec of valueImports(readFileSync(file, "utf8"))) {
+      if (!spec.startsWith(".")) continue;
+      const target = join(dirname(file), spec);
+      if (!target.startsWith(src)) {
+        if (from !== "dev") wrong.push(`${relative(src, file)} imports ${spec} (outside operator/src)`);
+        continue;
+      }
+      const to = layerOf(target);
+      if (to !== from && !(rank[to]! < rank[from]!)) wrong.push(`${relative(src, file)} (${from}) imports ${spec} (${to})`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+it("lets only kube/ and the entry points use the Kubernetes client library", () => {
+  const allowed = new Set(["main.ts", "dev/start.ts"]);
+  const users = files.filter((f) => valueImports(readFileSync(f, "utf8")).includes("@kubernetes/client-node"))
+    .map((f) => relative(src, f))
+    .filter((f) => !f.startsWith("kube/") && !allowed.has(f));
+  assert.deepEqual(users, []);
+});
+
+it("finds the imports it checks (the checker itself works)", () => {
+  assert.deepEqual(valueImports('import type { A } from "./a.ts";\nimport { b } from "./b.ts";\nexport { c } from "./c.ts";\nimport {\n  d,\n} from "./d.ts";'), ["./b.ts", "./c.ts", "./d.ts"]);
+  assert.ok(files.length > 30);
+});
