@@ -131,6 +131,7 @@ export default {
   owns: [{ apiVersion: "v1", kind: "ConfigMap" }],
   reconcile(res: R, ctx) {
     if (res.spec.message === "boom") throw new Error("boom is not a message");
+    if (res.spec.message === "secret") return { children: [{ apiVersion: "v1", kind: "Secret", metadata: { name: "leak" }, stringData: { a: "b" } }] };
     return { status: { ok: true } };
   },
 } satisfies Reconciler<R>;
@@ -158,5 +159,13 @@ export default {
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     assert.ok(gaps.at(-1)! >= gaps[0]!, `later retries are not closer together: ${gaps.join(", ")} ms`);
     assert.ok(gaps.at(-1)! >= 80, `the 6th retry waited at least 80 ms (5 ms * 2^4): ${gaps.join(", ")} ms`);
+  });
+
+  it("refuses a child of a kind not in owns: an error on the resource, nothing written", async () => {
+    await client.create({ ...mr, metadata: { name: "sneaky", namespace: ns }, spec: { message: "secret" } });
+    const res = await eventually(async () => { const r = await getMr("sneaky"); return ready(r)?.status === "False" ? r : undefined; }, 15_000, "Ready=False");
+    assert.equal(ready(res)?.reason, "InvalidChild");
+    assert.match(ready(res)?.message ?? "", /kind v1\/Secret is not in owns/);
+    assert.equal(await client.get("v1", "Secret", "leak", ns), undefined);
   });
 });
