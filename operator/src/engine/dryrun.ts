@@ -13,6 +13,7 @@ import { formatDiagnostics, type Diagnostic } from "../source/compile-diagnostic
 import type { Compiler } from "../source/compile-process.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
+import { userMessage } from "./controller.ts";
 
 export interface DryRunLog {
   level: "debug" | "info" | "warn" | "error";
@@ -86,7 +87,8 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
     return done(out);
   } catch (err: unknown) {
     const reason = err instanceof InvalidChildError ? "InvalidChild" : err instanceof SandboxError ? err.name.replace(/Error$/, "") || "SandboxError" : "Error";
-    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason, message: err instanceof Error ? err.message : String(err) } });
+    const message = err instanceof SandboxError ? userMessage(err) : err instanceof Error ? err.message : String(err);
+    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason, message } });
   } finally {
     await input.sandbox.unload(id).catch(() => {});
   }
