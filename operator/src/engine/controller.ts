@@ -307,7 +307,7 @@ export class Controller {
       const desired = prepareChildren(current, result.children, rev.owns);
       const applied = await this.#applyChildren(desired);
       const pruned = await this.#pruneChildren(current, desired, rev);
-      await this.#writeStatus(current, result.status, {
+      await this.#writeStatus(current, result.status ?? {}, {
         status: "True",
         reason: "Reconciled",
         // Stable for a converged object (no counts of what this pass did), so that a
@@ -350,8 +350,9 @@ export class Controller {
     return pruned;
   }
 
+  /** `userStatus` undefined keeps the user's last status fields (the error path). */
   async #writeStatus(res: KubeObject, userStatus: Record<string, unknown> | undefined, ready: ReadyCondition): Promise<void> {
-    const patch = statusPatch(res, userStatus ?? {}, ready, new Date());
+    const patch = statusPatch(res, userStatus, ready, new Date());
     if (!patch) return;
     this.#wrote(await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status"));
   }

@@ -145,6 +145,10 @@ export default {
     assert.match(ready(bad)?.message ?? "", /boom is not a message/);
     const good = await eventually(async () => { const r = await getMr("good"); return ready(r)?.status === "True" ? r : undefined; }, 15_000, "other object Ready");
     assert.deepEqual((good.status as Record<string, unknown>).ok, true);
+    // A failure keeps the last status the reconciler wrote; only Ready changes.
+    await client.patch(mr.apiVersion, mr.kind, "good", ns, { spec: { message: "boom" } });
+    const failed = await eventually(async () => { const r = await getMr("good"); return ready(r)?.status === "False" ? r : undefined; }, 15_000, "good fails");
+    assert.equal((failed.status as Record<string, unknown>).ok, true, "user status fields survive an error");
     const events = await eventually(async () => {
       const list = await client.list("v1", "Event", { namespace: ns });
       return list.items.find((e) => (e.involvedObject as { name?: string }).name === "bad" && e.reason === "ReconcileError");
