@@ -11,17 +11,13 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ControlPlane, freePort } from "../testenv/controlplane.ts";
-import { installCrds, kubeConfig, sampleSource } from "../testenv/index.ts";
+import { installCrds, kubeConfig, pool, sampleSource } from "../testenv/index.ts";
 import { KubeClient } from "../src/kube/client.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
 
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => { while (next < items.length) await fn(items[next++]!); }));
-}
 
 const cp = await ControlPlane.start();
 const port = await freePort();

@@ -15,7 +15,7 @@
  *   node operator/bench/throughput.bench.ts [N=1000]
  */
 import { ControlPlane } from "../testenv/controlplane.ts";
-import { installCrds, kubeConfig, sampleSource } from "../testenv/index.ts";
+import { installCrds, kubeConfig, pool, sampleSource } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { Operator } from "../src/operator.ts";
@@ -26,10 +26,6 @@ const N = Number(process.argv[2] ?? 1000);
 const mr = { apiVersion: "example.com/v1", kind: "MyResource" } as const;
 type Mr = KubeObject & { spec: { message: string }; status?: { conditions?: Array<{ type: string; status: string }> } };
 
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => { while (next < items.length) await fn(items[next++]!); }));
-}
 
 const cp = await ControlPlane.start();
 const results: string[] = [];

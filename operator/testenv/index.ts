@@ -125,3 +125,11 @@ export async function installTestCrd(info: ControlPlaneInfo, kind: string): Prom
   client.close();
   return { apiVersion: "test.chakrator.dev/v1", kind };
 }
+
+/** Runs `fn` over `items` with at most `limit` calls in flight (bulk creates in tests and benchmarks). */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}

@@ -3,7 +3,7 @@
 // every object's resourceVersion and the Events in the namespace).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
+import { eventually, installCrds, pool, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
@@ -12,13 +12,6 @@ const N = 1_000;
 const mr = { apiVersion: "example.com/v1", kind: "MyResource" } as const;
 type Mr = KubeObject & { status?: { conditions?: Array<{ type: string; status: string }>; message?: string } };
 
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
-}
 
 describe("engine at scale", () => {
   let info: ControlPlaneInfo;
