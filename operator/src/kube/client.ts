@@ -19,36 +19,20 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { createInterface } from "node:readline";
+import type { ObjectMeta } from "../../types/chakrator.d.ts";
+
+/** Object metadata, as the reconciler contract describes it, plus any other field. */
+export type KubeMeta = ObjectMeta & { [field: string]: unknown };
 
 /** Any object the API server returns. */
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    creationTimestamp?: string;
-    deletionTimestamp?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    finalizers?: string[];
-    ownerReferences?: OwnerReference[];
-    [field: string]: unknown;
-  };
+  metadata: KubeMeta;
   [field: string]: unknown;
 }
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+export type OwnerReference = NonNullable<ObjectMeta["ownerReferences"]>[number];
 
 /** A list response. */
 export interface KubeList<T = KubeObject> {
