@@ -135,7 +135,12 @@ export class SourceManager {
       if (latest?.manager) notice.by = latest.manager;
       this.#o.onNotice?.(notice);
     }
-    this.#pending.set(key, type === "delete" ? null : cm);
+    this.#enqueue(key, type === "delete" ? null : cm);
+  }
+
+  /** Queues the newest state of `key` (null: deleted) for processing. */
+  #enqueue(key: string, cm: ConfigMap | null): void {
+    this.#pending.set(key, cm);
     if (!this.#running.has(key)) void this.#drain(key);
   }
 
@@ -150,7 +155,14 @@ export class SourceManager {
           else await this.#remove(key);
         } catch (err: unknown) {
           this.#o.log("error", `processing reconciler source failed: ${err instanceof Error ? err.message : String(err)}; retrying in 5 s`, { reconciler: key });
-          if (cm && !this.#pending.has(key)) setTimeout(() => { if (!this.#pending.has(key)) this.#onEvent("update", this.#informer.get(cm.metadata.namespace, cm.metadata.name) as ConfigMap ?? cm); }, 5_000).unref();
+          // Retry the current state from the cache: not a change (no notice), and nothing
+          // at all if the ConfigMap was deleted meanwhile (its delete was handled).
+          if (cm) {
+            setTimeout(() => {
+              const now = this.#informer.get(cm.metadata.namespace, cm.metadata.name) as ConfigMap | undefined;
+              if (now && !this.#pending.has(key)) this.#enqueue(key, now);
+            }, 5_000).unref();
+          }
         }
       }
     } finally {
