@@ -16,7 +16,7 @@ import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.t
 import type { EventRecorder, EventSpec } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
 import {
-  CallAbortedError, InvalidResultError, MemoryLimitError, SandboxCrashedError, SandboxError, TimeoutError, UserCodeError,
+  CallAbortedError, InvalidResultError, MemoryLimitError, SandboxCrashedError, SandboxError, TimeoutError, UserCodeError, userMessage,
   type HostBridge, type Sandbox,
 } from "../sandbox/index.ts";
 import type { FinalizeResult, KindRef, ReconcileResult, Resource } from "../../types/chakrator.d.ts";
@@ -458,9 +458,4 @@ function describe(err: unknown): string {
   // The sandbox names its internal revision id; people see revision numbers (logs, status).
   if (err instanceof SandboxError) return userMessage(err);
   return err instanceof Error ? err.message : String(err);
-}
-
-/** A sandbox error's message without the internal revision id ("reconcile threw: Error: ..."). */
-export function userMessage(err: SandboxError): string {
-  return err.message.replace(/ of revision \S+/, "");
 }

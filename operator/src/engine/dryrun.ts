@@ -8,12 +8,11 @@
  * input: every failure is in the result (`ok: false`, with `error` or diagnostics).
  */
 import type { KubeObject } from "../kube/client.ts";
-import { SandboxError, type HostBridge, type Sandbox } from "../sandbox/index.ts";
+import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "../source/compile-diagnostics.ts";
 import type { Compiler } from "../source/compile-process.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
-import { userMessage } from "./controller.ts";
 
 export interface DryRunLog {
   level: "debug" | "info" | "warn" | "error";

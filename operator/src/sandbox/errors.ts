@@ -103,3 +103,11 @@ export class CallAbortedError extends SandboxError {
 export class SandboxUsageError extends SandboxError {
   override name = "SandboxUsageError";
 }
+
+/**
+ * The message for people: without the internal revision id the messages above carry
+ * ("reconcile threw: Error: ..."); logs and status name the revision by its number.
+ */
+export function userMessage(err: SandboxError): string {
+  return err.message.replace(/ of revision \S+/, "");
+}

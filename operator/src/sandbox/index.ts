@@ -5,7 +5,7 @@
 export { Sandbox } from "./sandbox.ts";
 export {
   CallAbortedError, InvalidResultError, LoadError, MemoryLimitError, SandboxCrashedError, SandboxError,
-  SandboxUsageError, TimeoutError, UserCodeError,
+  SandboxUsageError, TimeoutError, UserCodeError, userMessage,
 } from "./errors.ts";
 export type { CallSite } from "./errors.ts";
 export type { HostStats } from "./protocol.ts";
