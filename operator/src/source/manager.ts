@@ -11,6 +11,7 @@
  * Per reconciler, work is serialized and coalesced: while one source is processed,
  * only the newest of the edits that arrive meanwhile is processed next.
  */
+import { createHash } from "node:crypto";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
@@ -30,6 +31,8 @@ export interface AcceptedRevision {
   reconciler: string;
   number: number;
   hash: string;
+  /** Hash plus the settings annotations: what decides whether anything changed. */
+  fingerprint: string;
   sandboxId: string;
   loaded: LoadedRevision;
   namespace: string | undefined;
@@ -74,6 +77,8 @@ export class SourceManager {
   readonly #informer: Informer;
   readonly #states = new Map<string, ReconcilerState>();
   readonly #active = new Map<string, AcceptedRevision>();
+  /** Fingerprint of the last rejected source per reconciler: the same one is not re-judged. */
+  readonly #rejected = new Map<string, string>();
   readonly #pending = new Map<string, ConfigMap | null>();
   readonly #running = new Set<string>();
   #idle: Array<() => void> = [];
@@ -177,13 +182,15 @@ export class SourceManager {
     this.#states.set(key, state);
     const result = await this.#o.compiler.compile(cm.data ?? {});
     const previous = this.#active.get(key);
-    if (previous?.hash === result.hash) return;
-    if (state.lastRejection?.hash === result.hash) return;
+    // Source and settings annotations together: a changed limit or scope alone counts.
+    const fingerprint = fingerprintOf(cm, result.hash);
+    if (previous?.fingerprint === fingerprint) return;
+    if (this.#rejected.get(key) === fingerprint) return;
     if (!result.ok) return this.#reject(key, cm, result.hash, result.diagnostics);
 
     const limits = parseLimits(cm);
     if ("error" in limits) return this.#reject(key, cm, result.hash, [limits.error]);
-    const sandboxId = `${key}@${result.hash.slice(0, 16)}`;
+    const sandboxId = `${key}@${createHash("sha256").update(fingerprint).digest("hex").slice(0, 16)}`;
     let loaded: LoadedRevision;
     try {
       loaded = await this.#o.sandbox.load({ id: sandboxId, modules: result.modules, entry: result.entry, limits: limits.value });
@@ -198,11 +205,12 @@ export class SourceManager {
       return this.#reject(key, cm, result.hash, [{ file: ENTRY, line: 1, column: 1, code: 99010, severity: "error", message: `${loaded.for.apiVersion}/${loaded.for.kind} is already reconciled by ${clash.reconciler} in ${clash.namespace ?? "all namespaces"}; one kind has one reconciler per namespace` }]);
     }
     const { number, created } = await recordRevision(this.#o.client, cm, sourceFiles(cm.data), result.hash, this.#o.keep);
-    const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, sandboxId, loaded, namespace };
+    const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, fingerprint, sandboxId, loaded, namespace };
     await this.#o.onAccepted(rev, previous);
     this.#active.set(key, rev);
     if (previous && previous.sandboxId !== sandboxId) void this.#o.sandbox.unload(previous.sandboxId);
     delete state.lastRejection;
+    this.#rejected.delete(key);
     state.active = { number, hash: result.hash, for: loaded.for, owns: loaded.owns, hasFinalize: loaded.hasFinalize, acceptedAt: new Date().toISOString() };
     const what = `revision ${number} (${result.hash.slice(0, 12)}) accepted: reconciles ${loaded.for.apiVersion}/${loaded.for.kind} in ${namespace ?? "all namespaces"}`;
     this.#o.log("info", what, { reconciler: key, revision: number });
@@ -214,6 +222,7 @@ export class SourceManager {
   #reject(key: string, cm: ConfigMap, hash: string, diagnostics: Diagnostic[]): void {
     const state = this.#states.get(key)!;
     state.lastRejection = { hash, resourceVersion: cm.metadata.resourceVersion ?? "", at: new Date().toISOString(), diagnostics };
+    this.#rejected.set(key, fingerprintOf(cm, hash));
     const running = this.#active.get(key);
     const keeps = running ? `revision ${running.number} keeps running` : "no revision is running";
     const text = formatDiagnostics(diagnostics, 5);
@@ -226,6 +235,7 @@ export class SourceManager {
   async #remove(key: string): Promise<void> {
     const previous = this.#active.get(key);
     this.#active.delete(key);
+    this.#rejected.delete(key);
     this.#states.delete(key);
     await this.#o.onRemoved(key, previous);
     if (previous) await this.#o.sandbox.unload(previous.sandboxId);
@@ -234,6 +244,10 @@ export class SourceManager {
       : "reconciler ConfigMap deleted", { reconciler: key });
     this.#o.onNotice?.({ type: "reconciler-removed", reconciler: key });
   }
+}
+
+function fingerprintOf(cm: KubeObject, hash: string): string {
+  return [hash, ...[timeoutAnnotation, memoryAnnotation, scopeAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
 }
 
 function sameKind(a: { apiVersion: string; kind: string }, b: { apiVersion: string; kind: string }): boolean {

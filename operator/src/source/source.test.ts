@@ -35,10 +35,11 @@ describe("reconciler runtime", () => {
   let beta: { apiVersion: string; kind: string };
   const bus = new LogBus({ stdout: false });
 
-  const put = async (name: string, data: Record<string, string>) => {
+  /** Creates or replaces reconciler `name` with `data` and exactly `annotations`. */
+  const put = async (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => {
     const existing = await client.get("v1", "ConfigMap", name, ns);
-    if (existing) await client.replace({ ...existing, data });
-    else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data });
+    if (existing) await client.replace({ ...existing, metadata: { ...existing.metadata, annotations }, data });
+    else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations }, data });
   };
   const active = (name: string) => op.sources.state(`${ns}/${name}`)?.active?.number ?? 0;
   const ready = async (kind: { apiVersion: string; kind: string }, name: string) =>
@@ -98,6 +99,20 @@ describe("reconciler runtime", () => {
     });
   }
 
+  it("judges the settings annotations with the source: a bad limit is rejected, fixing only it is accepted", async () => {
+    const files = source(alpha, `    return { status: { seen: (res.spec as { value?: string }).value ?? "", by: "limits" } };`);
+    const hash = (await op.compiler.compile(files)).hash;
+    await put("alpha", files);
+    await eventually(() => op.sources.state(`${ns}/alpha`)?.active?.hash === hash, 15_000, "accepted");
+    await put("alpha", files, { "chakrator.dev/timeout-ms": "soon" });
+    const rejection = await eventually(() => op.sources.state(`${ns}/alpha`)?.lastRejection, 15_000, "the bad annotation rejected");
+    assert.match(rejection.diagnostics[0]!.message, /chakrator\.dev\/timeout-ms: "soon" is not a positive integer/);
+    await put("alpha", files, { "chakrator.dev/timeout-ms": "3000" });
+    await eventually(() => op.sources.state(`${ns}/alpha`)?.lastRejection === undefined, 15_000, "the same source accepted once the annotation is fixed");
+    assert.equal(op.sources.state(`${ns}/alpha`)!.active!.hash, hash, "same source, new limits");
+    await put("alpha", files);
+  });
+
   it("keeps only the last N revisions", async () => {
     const list = await client.list("v1", "ConfigMap", { namespace: ns, labelSelector: "chakrator.dev/revision-of=alpha" });
     const numbers = list.items.map((c) => Number(c.metadata.labels?.["chakrator.dev/revision"])).sort((a, b) => a - b);
@@ -108,17 +123,19 @@ describe("reconciler runtime", () => {
     assert.equal(cm.metadata.ownerReferences?.[0]?.name, "alpha");
   });
 
-  for (const [what, body, reason] of [
-    ["while(true){}", "    while (true) {}", "Timeout"],
-    ["a promise that never settles", "    await new Promise(() => {});\n    return {};", "Timeout"],
-    ["allocating until the memory limit", "    const a: string[][] = [];\n    for (;;) a.push(new Array(100000).fill(\"xxxxxxxx\"));", "MemoryLimit"],
-    ["deep recursion", "    const f = (n: number): number => f(n + 1) + 1;\n    return { status: { n: f(0) } };", "ReconcileError"],
-    ["reaching for the host through constructors", "    const p = (globalThis as any).constructor.constructor(\"return typeof process\")();\n    if (p !== \"undefined\") throw new Error(\"escaped: \" + p);\n    throw new Error(\"no host here\");", "ReconcileError"],
-    ["returning a cyclic object", "    const o: any = {}; o.self = o;\n    return { status: o };", "InvalidResult"],
+  const none: Record<string, string> = {};
+  for (const [what, body, reason, annotations] of [
+    ["while(true){}", "    while (true) {}", "Timeout", none],
+    ["a promise that never settles", "    await new Promise(() => {});\n    return {};", "Timeout", none],
+    // A generous clock for this one, so that the memory limit ends it, not a slow machine.
+    ["allocating until the memory limit", "    const a: string[][] = [];\n    for (;;) a.push(new Array(100000).fill(\"xxxxxxxx\"));", "MemoryLimit", { "chakrator.dev/timeout-ms": "20000" }],
+    ["deep recursion", "    const f = (n: number): number => f(n + 1) + 1;\n    return { status: { n: f(0) } };", "ReconcileError", none],
+    ["reaching for the host through constructors", "    const p = (globalThis as any).constructor.constructor(\"return typeof process\")();\n    if (p !== \"undefined\") throw new Error(\"escaped: \" + p);\n    throw new Error(\"no host here\");", "ReconcileError", none],
+    ["returning a cyclic object", "    const o: any = {}; o.self = o;\n    return { status: o };", "InvalidResult", none],
   ] as const) {
     it(`survives ${what}: Ready=False (${reason}), operator and other reconcilers healthy`, async () => {
       const before = active("alpha");
-      await put("alpha", source(alpha, body));
+      await put("alpha", source(alpha, body), annotations);
       await eventually(() => active("alpha") > before, 15_000, "hostile revision accepted (it compiles)");
       const name = `hostile-${before}`;
       await client.create({ ...alpha, metadata: { name, namespace: ns }, spec: { value: "x" } });
