@@ -8,12 +8,14 @@
  * `import x = require(…)`) is reported here with a message naming the specifier,
  * before TypeScript's less helpful "Cannot find module".
  *
- * {@link resolveImport} is the single resolution rule; the compiler host and the
- * sandbox's module linker both use it, so type-check and run time cannot disagree.
+ * {@link resolveImport} is the sandbox's resolution rule (sandbox/module-graph.ts):
+ * the compiler host, these checks and the sandbox's module linker all call that one
+ * function, so type-check and load cannot disagree.
  */
 import ts from "typescript";
 import { ChakratorCode, diagnosticAt } from "./compile-diagnostics.ts";
 import type { Diagnostic } from "./compile-diagnostics.ts";
+import { resolveSpecifier } from "../sandbox/module-graph.ts";
 
 /** The module name under which the shipped typings are visible (type-only). */
 export const TYPINGS_MODULE = "chakrator";
@@ -22,23 +24,11 @@ export const TYPINGS_MODULE = "chakrator";
  * Resolves a relative import `specifier` written in module `importer` to the
  * ConfigMap key it names (`"./lib"` and `"./lib.ts"` both give `"lib.ts"`), or
  * `undefined` if it is not relative, escapes the ConfigMap, or names no `.ts` key.
- * Pure; never throws.
+ * This is the sandbox linker's own rule ({@link resolveSpecifier}), not a copy of it.
  */
 export function resolveImport(specifier: string, importer: string, keys: ReadonlySet<string>): string | undefined {
-  if (!specifier.startsWith("./") && !specifier.startsWith("../")) return undefined;
-  const parts = importer.split("/").slice(0, -1);
-  for (const seg of specifier.split("/")) {
-    if (seg === "" || seg === ".") continue;
-    if (seg === "..") {
-      if (parts.length === 0) return undefined; // escapes the ConfigMap
-      parts.pop();
-    } else {
-      parts.push(seg);
-    }
-  }
-  const path = parts.join("/");
-  if (path.endsWith(".ts") && !path.endsWith(".d.ts")) return keys.has(path) ? path : undefined;
-  return keys.has(`${path}.ts`) ? `${path}.ts` : undefined;
+  const r = resolveSpecifier(specifier, importer, keys);
+  return r.ok ? r.key : undefined;
 }
 
 /** What {@link checkModuleRules} found in one module. */

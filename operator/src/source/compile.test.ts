@@ -293,3 +293,41 @@ describe("resolveImport", () => {
     assert.equal(resolveImport("./missing.ts", "reconciler.ts", keys), undefined);
   });
 });
+
+describe("one resolution rule for validate and load", () => {
+  it("agrees with the sandbox's module linker on every import form", async () => {
+    const { Sandbox } = await import("../sandbox/index.ts");
+    const sandbox = await Sandbox.start({ maxTimeoutMs: 10_000, maxMemoryMb: 64 });
+    try {
+      const forms = [
+        "./lib.ts", "./lib", "./sub/../lib.ts", "././lib", "../lib.ts", "./lib.js", "./lib.d.ts", "./Lib.ts",
+        "lib.ts", "lib", "/lib.ts", "node:fs", "lodash", "./missing", ".//lib.ts", "./lib.ts/",
+      ];
+      const table: string[] = [];
+      for (const [i, spec] of forms.entries()) {
+        const files = {
+          "reconciler.ts": `import { greet } from ${JSON.stringify(spec)};\nimport type { Reconciler } from "chakrator";\nexport default { for: { apiVersion: "v1", kind: "X" }, reconcile() { return { status: { m: greet() } }; } } satisfies Reconciler;\n`,
+          "lib.ts": `export function greet(): string { return "hi"; }\n`,
+        };
+        const compiled = compiler.compile(files);
+        let loaded = false;
+        if (compiled.ok) {
+          await sandbox.load({ id: `form-${i}`, entry: "reconciler.ts", modules: compiled.modules });
+          loaded = true;
+        } else {
+          // The emit of an unchecked source, linked as the sandbox would link it.
+          const ts = (await import("typescript")).default;
+          const modules = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, ts.transpileModule(v, { compilerOptions: { target: ts.ScriptTarget.ES2024, module: ts.ModuleKind.ESNext } }).outputText]));
+          loaded = await sandbox.load({ id: `form-${i}`, entry: "reconciler.ts", modules }).then(() => true, () => false);
+        }
+        table.push(`${spec}: validate ${compiled.ok ? "ok" : "refused"}, load ${loaded ? "ok" : "refused"}`);
+        assert.equal(loaded, compiled.ok, `${spec}: validate and load disagree`);
+      }
+      // The rule itself: with or without ".ts", relative, inside the source.
+      const accepted = table.filter((row) => row.includes("validate ok")).map((row) => row.split(":")[0]);
+      assert.deepEqual(accepted, ["./lib.ts", "./lib", "./sub/../lib.ts", "././lib", ".//lib.ts"]);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
