@@ -122,6 +122,42 @@ export interface FinalizeResult {
 
 type MaybePromise<T> = T | Promise<T>;
 
+/** Who sent an admission request, as the API server authenticated them. */
+export interface AdmissionUserInfo {
+  username: string;
+  uid?: string;
+  groups?: string[];
+  extra?: Record<string, string[]>;
+}
+
+/**
+ * What `validate` and `mutate` learn about the request besides the object. The object
+ * itself is their first argument: the object being created or updated, or, on DELETE,
+ * the object as stored.
+ */
+export interface AdmissionRequest<R extends Resource = Resource> {
+  /** The API server's id of the request. */
+  uid: string;
+  operation: "CREATE" | "UPDATE" | "DELETE";
+  /** The object as it is stored now, on UPDATE and DELETE. */
+  oldObject?: R;
+  userInfo: AdmissionUserInfo;
+  /**
+   * True for `kubectl apply --dry-run=server`: nothing will be stored. Admission calls
+   * have no side effects either way, so most code ignores it.
+   */
+  dryRun: boolean;
+}
+
+/**
+ * The answer of `validate`. `message` is what `kubectl` prints after
+ * "admission webhook ... denied the request: ". `warnings` are shown to the client
+ * either way (`kubectl` prints them as `Warning: ...`); keep each under 120 characters.
+ */
+export type ValidateResult =
+  | { allowed: true; warnings?: string[] }
+  | { allowed: false; message: string; warnings?: string[] };
+
 /** The default export of `reconciler.ts`. */
 export interface Reconciler<R extends Resource = Resource> {
   /** The kind this reconciler owns the status of. */
@@ -131,4 +167,27 @@ export interface Reconciler<R extends Resource = Resource> {
   reconcile(resource: R, ctx: Context): MaybePromise<ReconcileResult>;
   /** Runs while the resource is being deleted; without it no finalizer is added. */
   finalize?(resource: R, ctx: Context): MaybePromise<FinalizeResult>;
+  /**
+   * Admission: runs before the API server stores a CREATE or UPDATE of the `for` kind
+   * (in the reconciler's scope), after `mutate`. Return `{ allowed: false, message }`
+   * to refuse it: `kubectl apply` fails with the message. With it, the operator keeps a
+   * ValidatingWebhookConfiguration for the kind; without it, none.
+   *
+   * Bounded tighter than `reconcile`: a time limit of `chakrator.dev/admission-timeout-ms`
+   * (default 1000 ms, always under the webhook's `timeoutSeconds`). A throw, a timeout or
+   * an invalid answer refuses the request with a message naming the revision (or
+   * allows it, when the failure policy is `Ignore`) and records a Warning Event on the
+   * reconciler ConfigMap. `ctx.get`/`ctx.list` read as in `reconcile`; `ctx.event`
+   * becomes a log record, since the object may not exist yet.
+   */
+  validate?(object: R, ctx: Context, request: AdmissionRequest<R>): MaybePromise<ValidateResult>;
+  /**
+   * Admission: runs before `validate` on CREATE and UPDATE, and returns the object as
+   * it should be stored, e.g. with defaults filled in. The operator sends the API
+   * server the JSON Patch from the object it got to the one returned. Changes to
+   * `apiVersion`, `kind`, `metadata.name`, `metadata.namespace` and `status` are
+   * refused (the request is denied, naming the field). Same limits and failure
+   * handling as `validate`. Must be idempotent: the API server may call it twice.
+   */
+  mutate?(object: R, ctx: Context, request: AdmissionRequest<R>): MaybePromise<R>;
 }

@@ -19,6 +19,7 @@ import ivm from "isolated-vm";
 import { resolveSpecifier } from "./module-graph.ts";
 import { PRELUDE_FILENAME, PRELUDE_SOURCE } from "./prelude.ts";
 import type { RevisionMeta, RevisionSpec } from "./protocol.ts";
+import { checkAdmissionShape } from "./admission-shape.ts";
 import { checkResultShape } from "./result-shape.ts";
 import { firstUserFrame, trimStack } from "./stack.ts";
 import type { JsonValue } from "../../types/chakrator.d.ts";
@@ -168,7 +169,7 @@ export class IsolateSlot {
         } catch {
           return { kind: "invalid", message: "the result is not JSON" };
         }
-        const checked = checkResultShape(method, value);
+        const checked = method === "validate" || method === "mutate" ? checkAdmissionShape(method, value) : checkResultShape(method, value);
         return checked.ok ? { kind: "ok", value: checked.value } : { kind: "invalid", message: checked.message };
       }
       case "U": {

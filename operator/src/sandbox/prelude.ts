@@ -55,8 +55,9 @@ function install(namespace) {
   }
   if (typeof exported.reconcile !== "function") throw new ErrorClass("default export 'reconcile' must be a function");
   if (exported.finalize !== undefined && typeof exported.finalize !== "function") throw new ErrorClass("default export 'finalize' must be a function when present");
+  for (const name of ["validate", "mutate"]) if (exported[name] !== undefined && typeof exported[name] !== "function") throw new ErrorClass("default export '" + name + "' must be a function when present");
   reconciler = exported;
-  return stringify({ for: forKind, owns, hasFinalize: exported.finalize !== undefined });
+  return stringify({ for: forKind, owns, hasFinalize: exported.finalize !== undefined, hasValidate: exported.validate !== undefined, hasMutate: exported.mutate !== undefined });
 }
 
 async function request(callId, op, args) {
@@ -127,7 +128,10 @@ function describeError(error) {
 async function call(method, resourceJson, callId) {
   let value;
   try {
-    value = await apply(reconciler[method], reconciler, [parse(resourceJson), makeContext(callId)]);
+    const input = parse(resourceJson);
+    // Admission calls get { object, request } and pass (object, ctx, request).
+    const args = method === "validate" || method === "mutate" ? [input.object, makeContext(callId), input.request] : [input, makeContext(callId)];
+    value = await apply(reconciler[method], reconciler, args);
   } catch (error) {
     return "U" + describeError(error);
   }

@@ -23,6 +23,8 @@ export interface RevisionMeta {
   for: KindRef;
   owns: KindRef[];
   hasFinalize: boolean;
+  hasValidate: boolean;
+  hasMutate: boolean;
 }
 
 /** Why a call failed inside the host. */

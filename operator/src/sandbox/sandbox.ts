@@ -21,9 +21,9 @@ import { HostProcess } from "./host-process.ts";
 import { clampLimits, resolveOptions, type ResolvedOptions } from "./limits.ts";
 import type { HostMessage, HostRequest, HostStats, RevisionMeta, RevisionSpec } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
-import type { FinalizeResult, ReconcileResult } from "../../types/chakrator.d.ts";
+import type { FinalizeResult, ReconcileResult, Resource, ValidateResult } from "../../types/chakrator.d.ts";
 import type {
-  CallMethod, CallOptions, CallOutcome, HostBridge, LoadedRevision, RevisionSource, SandboxEvent, SandboxOptions,
+  AdmissionInput, CallMethod, CallOptions, CallOutcome, HostBridge, LoadedRevision, RevisionSource, SandboxEvent, SandboxOptions,
 } from "./types.ts";
 
 const BACKSTOP_MARGIN_MS = 2000;
@@ -119,13 +119,16 @@ export class Sandbox {
    */
   call(revisionId: string, method: "reconcile", resource: object, bridge: HostBridge, options?: CallOptions): Promise<ReconcileResult>;
   call(revisionId: string, method: "finalize", resource: object, bridge: HostBridge, options?: CallOptions): Promise<FinalizeResult>;
+  call(revisionId: string, method: "validate", input: AdmissionInput, bridge: HostBridge, options?: CallOptions): Promise<ValidateResult>;
+  call(revisionId: string, method: "mutate", input: AdmissionInput, bridge: HostBridge, options?: CallOptions): Promise<Resource>;
   call(revisionId: string, method: CallMethod, resource: object, bridge: HostBridge, options?: CallOptions): Promise<CallOutcome>;
   async call(revisionId: string, method: CallMethod, resource: object, bridge: HostBridge, options: CallOptions = {}): Promise<CallOutcome> {
     this.assertOpen();
     const revision = this.revisions.get(revisionId);
     if (revision === undefined || revision.unloading !== undefined) throw new SandboxUsageError(`revision ${revisionId} is not loaded`);
-    if (method !== "reconcile" && method !== "finalize") throw new SandboxUsageError(`unknown method ${String(method)}`);
+    if (method !== "reconcile" && method !== "finalize" && method !== "validate" && method !== "mutate") throw new SandboxUsageError(`unknown method ${String(method)}`);
     if (method === "finalize" && !revision.loaded.hasFinalize) throw new SandboxUsageError(`revision ${revisionId} has no finalize`);
+    if ((method === "validate" && !revision.loaded.hasValidate) || (method === "mutate" && !revision.loaded.hasMutate)) throw new SandboxUsageError(`revision ${revisionId} has no ${method}`);
     let resourceJson: string | undefined;
     try {
       resourceJson = JSON.stringify(resource);
@@ -196,7 +199,7 @@ export class Sandbox {
       await this.hostReady;
     }
     const meta = (await this.request(this.host as HostProcess, (id) => ({ t: "load", id, revision: spec }), limits.timeoutMs + LOAD_MARGIN_MS, undefined, spec.id)) as RevisionMeta;
-    const loaded: LoadedRevision = { id: spec.id, for: meta.for, owns: meta.owns, hasFinalize: meta.hasFinalize, limits };
+    const loaded: LoadedRevision = { id: spec.id, for: meta.for, owns: meta.owns, hasFinalize: meta.hasFinalize, ...(meta.hasValidate ? { hasValidate: true as const } : {}), ...(meta.hasMutate ? { hasMutate: true as const } : {}), limits };
     this.revisions.set(spec.id, {
       spec, loaded, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
     });

@@ -11,6 +11,7 @@ import type {
   ListOptions,
   ReconcileResult,
   Resource,
+  ValidateResult,
 } from "../../types/chakrator.d.ts";
 
 /** Options of `Sandbox.start`; every field has a safe default. */
@@ -54,6 +55,9 @@ export interface LoadedRevision {
   for: KindRef;
   owns: KindRef[];
   hasFinalize: boolean;
+  /** Present (true) when the default export has `validate` / `mutate` (admission). */
+  hasValidate?: true;
+  hasMutate?: true;
   /** The limits in force after clamping. */
   limits: { timeoutMs: number; memoryMb: number };
 }
@@ -72,10 +76,20 @@ export interface HostBridge {
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
-export type CallMethod = "reconcile" | "finalize";
+/**
+ * `validate` and `mutate` are admission calls: their input is `{ object, request }`
+ * (the prelude passes `object, ctx, request` to user code), see `AdmissionInput`.
+ */
+export type CallMethod = "reconcile" | "finalize" | "validate" | "mutate";
+
+/** The input of an admission call (`validate`, `mutate`). */
+export interface AdmissionInput {
+  object: Resource;
+  request: { [key: string]: JsonValue | Resource | undefined };
+}
 
 /** What a call resolves to: the reconciler's result, copied as JSON and shape-checked. */
-export type CallOutcome = ReconcileResult | FinalizeResult;
+export type CallOutcome = ReconcileResult | FinalizeResult | ValidateResult | Resource;
 
 export interface CallOptions {
   /** Aborting rejects the call with `CallAbortedError`; a running call's isolate is disposed. */
