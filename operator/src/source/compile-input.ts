@@ -101,3 +101,69 @@ export function normalizeSource(files: unknown, maxBytes: number): NormalizedSou
   }
   return { modules, hash, diagnostics };
 }
+
+/** Strips spaces and tabs at the end of every line (what the editor's save and rollback do). */
+export function stripTrailingWhitespace(text: string): string {
+  return text.replace(/[ \t]+$/gm, "");
+}
+
+/**
+ * Why `kubectl get -o yaml` and `kubectl edit` would show `text` as one double-quoted
+ * line full of `\n` escapes instead of a readable `|` block, or `undefined` if they
+ * would not. kubectl's YAML printer (sigs.k8s.io/yaml, a go-yaml v2 fork) refuses a
+ * block scalar when a line ends in a space, or when the text holds a character it
+ * does not count as printable: a tab, a carriage return or another C0 control
+ * character, a byte-order mark, or anything outside the Basic Multilingual Plane
+ * (emoji). DEL, a C1 control (U+0080–U+009F but U+0085) and U+FFFE/U+FFFF are
+ * worse: `kubectl get -o yaml` fails ("control characters are not allowed"), so
+ * `fails` is true. The first such place is named (1-based line).
+ */
+export function kubectlYamlHazard(text: string): { line: number; what: string; fails: boolean } | undefined {
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) {
+      line++;
+      continue;
+    }
+    if (c === 0x20 && (i + 1 === text.length || text.charCodeAt(i + 1) === 0x0a)) return { line, what: "a line ending in spaces", fails: false };
+    // DEL, C1 controls (but NEL, a YAML line break) and U+FFFE/U+FFFF make kubectl's printer fail outright.
+    if (c === 0x7f || (c >= 0x80 && c <= 0x9f && c !== 0x85)) return { line, what: `the control character ${hex(c)}`, fails: true };
+    if (c === 0xfffe || c === 0xffff) return { line, what: `the non-character ${hex(c)}`, fails: true };
+    const what =
+      c === 0x09 ? "a tab" :
+      c === 0x0d ? "a carriage return (CRLF line ends)" :
+      c < 0x20 ? `the control character ${hex(c)}` :
+      c === 0xfeff ? "a byte-order mark" :
+      c >= 0xd800 && c <= 0xdfff ? "a character outside the Basic Multilingual Plane (e.g. an emoji)" :
+      undefined;
+    if (what !== undefined) return { line, what, fails: false };
+  }
+  return undefined;
+}
+
+function hex(c: number): string {
+  return `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * The text of a Normal Event explaining why a reconciler ConfigMap's `.ts` keys will
+ * look like escaped, quoted lines in `kubectl edit`, or `undefined` when all of them
+ * print as block scalars. The source is still accepted: this is advice, not an error.
+ */
+export function kubectlYamlAdvice(data: Readonly<Record<string, string>>): string | undefined {
+  const found: string[] = [];
+  for (const key of Object.keys(data).sort()) {
+    if (!key.endsWith(".ts")) continue;
+    const value = data[key];
+    const hazard = typeof value === "string" ? kubectlYamlHazard(value) : undefined;
+    if (hazard !== undefined) found.push(`${key} line ${hazard.line} has ${hazard.what}${hazard.fails ? " (kubectl get -o yaml cannot print it at all)" : ""}`);
+  }
+  if (found.length === 0) return undefined;
+  return (
+    `${found.join("; ")}: kubectl get -o yaml and kubectl edit will show ${found.length === 1 ? "that key" : "those keys"} ` +
+    "as one double-quoted line with \\n escapes instead of a readable | block, because YAML block scalars cannot hold " +
+    "trailing spaces or such characters. The source was accepted as it is. To fix it, remove trailing whitespace " +
+    "(the editor's save and rollback do) and use spaces, not tabs."
+  );
+}

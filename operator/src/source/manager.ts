@@ -15,14 +15,16 @@ import { createHash } from "node:crypto";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
-import { LoadError, type LoadedRevision, type Sandbox } from "../sandbox/index.ts";
+import { LoadError, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
-import { ENTRY } from "./compile-input.ts";
+import { ENTRY, kubectlYamlAdvice } from "./compile-input.ts";
 import type { Compiler } from "./compile-process.ts";
 import { recordRevision, reconcilerLabel, sourceFiles, type ConfigMap } from "./revisions.ts";
 
 export const timeoutAnnotation = "chakrator.dev/timeout-ms";
 export const memoryAnnotation = "chakrator.dev/memory-mb";
+/** RSS cap of the reconciler's sandbox host (MiB); default from the isolate limit, within the operator's global cap. */
+export const hostMemoryAnnotation = "chakrator.dev/host-memory-mb";
 /** `"*"` makes a reconciler watch its kind in every namespace; default: its own namespace. */
 export const scopeAnnotation = "chakrator.dev/watch-namespace";
 
@@ -57,7 +59,8 @@ export type Notice =
 export interface SourceManagerOptions {
   client: KubeClient;
   compiler: Compiler;
-  sandbox: Sandbox;
+  /** Each reconciler's revisions load into a host of its own (`host`: the reconciler key). */
+  sandbox: RevisionRunner;
   events: EventRecorder;
   log: (level: "debug" | "info" | "warn" | "error", message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
   /** Watch one namespace; undefined for all. */
@@ -186,6 +189,9 @@ export class SourceManager {
     const fingerprint = fingerprintOf(cm, result.hash);
     if (previous?.fingerprint === fingerprint) return;
     if (this.#rejected.get(key) === fingerprint) return;
+    // Accepted or not, a source kubectl edit will show as one escaped line is worth a note.
+    const advice = kubectlYamlAdvice(cm.data ?? {});
+    if (advice !== undefined) void this.#o.events.record(cm, { type: "Normal", reason: "SourceNotBlockYAML", message: advice });
     if (!result.ok) return this.#reject(key, cm, result.hash, result.diagnostics);
 
     const limits = parseLimits(cm);
@@ -193,7 +199,7 @@ export class SourceManager {
     const sandboxId = `${key}@${createHash("sha256").update(fingerprint).digest("hex").slice(0, 16)}`;
     let loaded: LoadedRevision;
     try {
-      loaded = await this.#o.sandbox.load({ id: sandboxId, modules: result.modules, entry: result.entry, limits: limits.value });
+      loaded = await this.#o.sandbox.load({ id: sandboxId, modules: result.modules, entry: result.entry, limits: limits.value, host: key });
     } catch (err: unknown) {
       if (!(err instanceof LoadError)) throw err;
       return this.#reject(key, cm, result.hash, [loadDiagnostic(err)]);
@@ -247,16 +253,16 @@ export class SourceManager {
 }
 
 function fingerprintOf(cm: KubeObject, hash: string): string {
-  return [hash, ...[timeoutAnnotation, memoryAnnotation, scopeAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
+  return [hash, ...[timeoutAnnotation, memoryAnnotation, hostMemoryAnnotation, scopeAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
 }
 
 function sameKind(a: { apiVersion: string; kind: string }, b: { apiVersion: string; kind: string }): boolean {
   return a.apiVersion === b.apiVersion && a.kind === b.kind;
 }
 
-function parseLimits(cm: KubeObject): { value: { timeoutMs?: number; memoryMb?: number } } | { error: Diagnostic } {
-  const value: { timeoutMs?: number; memoryMb?: number } = {};
-  for (const [annotation, field] of [[timeoutAnnotation, "timeoutMs"], [memoryAnnotation, "memoryMb"]] as const) {
+function parseLimits(cm: KubeObject): { value: { timeoutMs?: number; memoryMb?: number; hostMemoryMb?: number } } | { error: Diagnostic } {
+  const value: { timeoutMs?: number; memoryMb?: number; hostMemoryMb?: number } = {};
+  for (const [annotation, field] of [[timeoutAnnotation, "timeoutMs"], [memoryAnnotation, "memoryMb"], [hostMemoryAnnotation, "hostMemoryMb"]] as const) {
     const raw = cm.metadata.annotations?.[annotation];
     if (raw === undefined) continue;
     const n = Number(raw);

@@ -12,6 +12,7 @@
  * a new revision, like `kubectl rollout undo`.
  */
 import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
+import { stripTrailingWhitespace } from "./compile-input.ts";
 
 export const reconcilerLabel = "chakrator.dev/reconciler";
 export const revisionOfLabel = "chakrator.dev/revision-of";
@@ -124,7 +125,8 @@ export async function rollback(client: KubeClient, namespace: string, name: stri
   }
   const data: Record<string, string> = {};
   for (const [k, v] of Object.entries(current.data ?? {})) if (!k.endsWith(".ts")) data[k] = v;
-  Object.assign(data, sourceFiles(target.files));
+  // Like the editor's save: no trailing whitespace, so `kubectl edit` shows `|` blocks.
+  for (const [k, v] of Object.entries(sourceFiles(target.files))) data[k] = stripTrailingWhitespace(v);
   try {
     return await client.replace<ConfigMap>({ ...current, data });
   } catch (err: unknown) {

@@ -229,6 +229,7 @@ export class ChkApp extends LitElement {
 
   private async save(force: boolean): Promise<void> {
     if (!this.canUpdate) return;
+    this.editor?.trimAll(); // trailing spaces would make kubectl edit show one quoted line
     await this.source.save(force);
     if (this.source.conflict) this.theirs = this.source.conflict.files;
   }

@@ -10,7 +10,7 @@ import { Compartment, EditorState, type Extension } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 import { basicSetup } from "codemirror";
 import { css, html, LitElement, type PropertyValues } from "lit";
-import { chakratorCompletions, chakratorTheme, crashGuard, saveKeymap, serverDiagnostics } from "../editor/index.ts";
+import { chakratorCompletions, chakratorTheme, crashGuard, saveKeymap, serverDiagnostics, trimTrailingWhitespace } from "../editor/index.ts";
 import { controls } from "../lib/styles.ts";
 import type { Diagnostic } from "../protocol.ts";
 
@@ -154,6 +154,25 @@ export class ChkEditor extends LitElement {
   /** Focuses the text. */
   focusEditor(): void {
     this.view?.focus();
+  }
+
+  /**
+   * Strips trailing whitespace from every file (undoable), firing `chk-change` for each
+   * file it changed; the save path calls it first so the ConfigMap shows `|` blocks.
+   */
+  trimAll(): void {
+    if (!this.view) return;
+    const active = this.view.state;
+    const trim = trimTrailingWhitespace(active);
+    if (trim) this.view.dispatch(trim); // the update listener fires chk-change
+    for (const [f, s] of this.states) {
+      if (f === this.active) continue;
+      const t = trimTrailingWhitespace(s);
+      if (!t) continue;
+      const next = s.update(t).state;
+      this.states.set(f, next);
+      this.emit("chk-change", { file: f, text: next.doc.toString() });
+    }
   }
 
   /** The name of the file being shown. */

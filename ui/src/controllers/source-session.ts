@@ -10,6 +10,7 @@
 import type { ReactiveController, ReactiveControllerHost } from "lit";
 import type { Diagnostic, Notice, ReconcilerSource } from "../protocol.ts";
 import { ApiRequestError, ConflictError, InvalidSourceError, type ApiClient } from "./api.ts";
+import { stripTrailingWhitespace } from "../editor/whitespace.ts";
 
 /** What the save indicator shows. */
 export type SaveState = "loading" | "saved" | "unsaved" | "saving" | "conflict" | "invalid" | "outside" | "error";
@@ -115,7 +116,8 @@ export class SourceSession implements ReactiveController {
   async save(force = false): Promise<boolean> {
     if (!this.source || this.busy) return false;
     const [ns = "", name = ""] = this.key.split("/");
-    const files = this.files;
+    // The editor has trimmed already (ChkEditor.trimAll); this keeps the rule for any caller.
+    const files = Object.fromEntries(Object.entries(this.files).map(([k, v]) => [k, k.endsWith(".ts") ? stripTrailingWhitespace(v) : v]));
     this.busy = "saving";
     this.error = "";
     this.host.requestUpdate();

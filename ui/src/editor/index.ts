@@ -4,3 +4,4 @@ export { crashGuard } from "./crash-guard.ts";
 export { serverDiagnostics, toCmDiagnostics, toRange, type ValidateFn } from "./diagnostics.ts";
 export { saveKeymap } from "./save-keymap.ts";
 export { chakratorTheme } from "./theme.ts";
+export { stripTrailingWhitespace, trimTrailingWhitespace } from "./whitespace.ts";
