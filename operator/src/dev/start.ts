@@ -2,13 +2,19 @@
  * `npm start`: the operator and the editor for a person at a terminal.
  *
  * 1. Uses the current kube context (KUBECONFIG honoured) when its API server answers
- *    within a few seconds; otherwise starts the local test control plane (etcd +
- *    kube-apiserver on loopback; built from source the first time, which takes minutes).
+ *    within a few seconds, and says which context, server and namespace; otherwise
+ *    starts the local test control plane (etcd + kube-apiserver on loopback; built
+ *    from source the first time, which takes minutes).
  * 2. Installs the MyResource CRD, the sample reconciler ConfigMap and the sample
  *    resource (server-side apply, so re-running changes nothing).
- * 3. Bundles the editor if needed, runs the operator with the editor on
- *    http://127.0.0.1:8080 (loopback: no sign-in), and says how to watch it.
- * Logs print as readable lines; Ctrl-C stops everything it started.
+ * 3. Bundles the editor if needed and runs the operator. Reconciler ConfigMaps come
+ *    from one namespace only: the context's (`CHAKRATOR_NAMESPACE` picks another, `*`
+ *    all), so a shared cluster's other reconcilers are not picked up by a laptop.
+ *    The editor listens on `CHAKRATOR_LISTEN` (default 127.0.0.1:8080). Auth is off
+ *    only on a loopback address; anywhere else it is "token" (sign-in with a
+ *    Kubernetes bearer token), and `CHAKRATOR_AUTH=off` there is refused at start.
+ * Logs print as readable lines, coloured only on a terminal and without `NO_COLOR`;
+ * Ctrl-C stops everything it started.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { spawnSync } from "node:child_process";
@@ -17,7 +23,8 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ControlPlane } from "../../testenv/controlplane.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
-import { runOperator } from "../run.ts";
+import { runOperator, type RunningOperator } from "../run.ts";
+import { isLoopbackHost } from "../server/origin.ts";
 import { LogBus, parseLogLevel, type LogRecord } from "../telemetry/log.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -27,6 +34,30 @@ if (Number(process.versions.node.split(".")[0]) < 24) {
   say(`Node.js 24 or newer is needed (this is ${process.version}); see .nvmrc`);
   process.exit(1);
 }
+
+/** Host and port of `CHAKRATOR_LISTEN` ("host:port", "[::1]:port" or ":port"). */
+function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(raw.trim());
+  const port = Number(m?.[3]);
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    say(`CHAKRATOR_LISTEN=${raw} is not host:port (e.g. 127.0.0.1:8080)`);
+    process.exit(1);
+  }
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+const listen = parseListen(process.env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080");
+const loopback = isLoopbackHost(listen.host);
+const wanted = process.env.CHAKRATOR_AUTH;
+if (wanted !== undefined && wanted !== "" && wanted !== "off" && wanted !== "token") {
+  say(`CHAKRATOR_AUTH=${wanted} is neither "token" nor "off"`);
+  process.exit(1);
+}
+if (wanted === "off" && !loopback) {
+  say(`refusing CHAKRATOR_AUTH=off on ${listen.host}: without sign-in, anyone who reaches that address could edit reconcilers with the operator's permissions; listen on 127.0.0.1 or drop CHAKRATOR_AUTH`);
+  process.exit(1);
+}
+const auth: "off" | "token" = loopback && wanted !== "token" ? "off" : "token";
 
 async function reachable(kc: KubeConfig): Promise<boolean> {
   if (!kc.getCurrentCluster()) return false;
@@ -48,15 +79,21 @@ try {
 } catch {
   kubeConfig = new KubeConfig();
 }
+let where: string;
 if (await reachable(kubeConfig)) {
-  say(`using kube context "${kubeConfig.getCurrentContext()}" (${kubeConfig.getCurrentCluster()?.server})`);
+  where = `kube context "${kubeConfig.getCurrentContext()}", server ${kubeConfig.getCurrentCluster()?.server}`;
+  say(`using ${where}`);
 } else {
   say("no reachable kube context: starting a local control plane (etcd + kube-apiserver on loopback)");
   controlPlane = await ControlPlane.start({ log: say });
   kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(controlPlane.info.kubeconfig);
+  where = `the local control plane, server ${kubeConfig.getCurrentCluster()?.server}`;
 }
-const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? "default";
+const namespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace || "default";
+// Reconcilers from one namespace by default: the samples are installed there.
+const fromEnv = process.env.CHAKRATOR_NAMESPACE;
+const reconcilerNamespace = fromEnv === "*" ? undefined : fromEnv || namespace;
 
 const client = KubeClient.fromKubeConfig(kubeConfig);
 const apply = (obj: KubeObject) => client.apply(obj, { fieldManager: "chakrator-start", force: true });
@@ -84,6 +121,8 @@ if (!existsSync(join(root, "ui", "dist", "index.html")) && existsSync(join(root,
   spawnSync(process.execPath, [join(root, "ui", "build.ts")], { stdio: "inherit", cwd: root });
 }
 
+// Colour only for a person at a terminal (https://no-color.org: any non-empty NO_COLOR turns it off).
+const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const colours: Record<LogRecord["level"], string> = { debug: "\x1b[2m", info: "", warn: "\x1b[33m", error: "\x1b[31m" };
 const log = new LogBus({
   stdoutLevel: parseLogLevel(process.env.CHAKRATOR_LOG_LEVEL) ?? "info",
@@ -92,14 +131,29 @@ const log = new LogBus({
       const r = JSON.parse(line) as LogRecord;
       const where = [r.reconciler, r.revision !== undefined ? `rev ${r.revision}` : undefined, r.resource].filter(Boolean).join(" ");
       const fields = r.fields ? ` ${JSON.stringify(r.fields)}` : "";
-      process.stdout.write(`${colours[r.level]}${r.time.slice(11, 23)} ${r.level.padEnd(5)} ${where ? `[${where}] ` : ""}${r.message}${fields}\x1b[0m\n`);
+      const text = `${r.time.slice(11, 23)} ${r.level.padEnd(5)} ${where ? `[${where}] ` : ""}${r.message}${fields}`;
+      process.stdout.write(colour && colours[r.level] ? `${colours[r.level]}${text}\x1b[0m\n` : `${text}\n`);
     },
   },
 });
 
-const port = Number(process.env.PORT ?? 8080);
-const running = await runOperator({ kubeConfig, log, listen: { host: "127.0.0.1", port }, auth: "off", handleSignals: false });
-say(`running. Editor: ${running.url}`);
+let running: RunningOperator;
+try {
+  running = await runOperator({
+    kubeConfig,
+    log,
+    ...(reconcilerNamespace !== undefined ? { namespace: reconcilerNamespace } : {}),
+    listen,
+    auth,
+    handleSignals: false,
+  });
+} catch (err: unknown) {
+  say(`the operator could not start: ${err instanceof Error ? err.message : String(err)}`);
+  await controlPlane?.stop();
+  process.exit(1);
+}
+say(`running against ${where}; reconciler ConfigMaps from ${reconcilerNamespace === undefined ? "every namespace" : `namespace "${reconcilerNamespace}"`}`);
+say(`running. Editor: ${running.url} (${auth === "off" ? "loopback only, no sign-in" : "sign in with a Kubernetes bearer token, e.g. kubectl create token <serviceaccount>"})`);
 if (controlPlane) say(`in another terminal: export KUBECONFIG=${controlPlane.info.kubeconfig}`);
 say("watch it work:   kubectl get myresources -w");
 say("edit the code:   the editor above, or kubectl edit configmap message-reconciler");
