@@ -29,7 +29,9 @@ export interface OperatorOptions {
   /** Build controllers but do not reconcile until `engine.resume()` (leader election). */
   paused?: boolean;
   onSourceRejected?: (reconciler: string) => void;
-  onRevisionAccepted?: (rev: AcceptedRevision) => void;
+  onRevisionAccepted?: (rev: AcceptedRevision) => void | Promise<void>;
+  /** The reconciler ConfigMap was deleted (admission drops its webhooks). */
+  onReconcilerRemoved?: (reconciler: string) => void | Promise<void>;
 }
 
 /** A running operator. */
@@ -95,9 +97,12 @@ export class Operator {
           hasFinalize: rev.loaded.hasFinalize,
           namespace: rev.namespace,
         });
-        o.onRevisionAccepted?.(rev);
+        await o.onRevisionAccepted?.(rev);
       },
-      onRemoved: (reconciler) => engine.remove(reconciler),
+      onRemoved: async (reconciler) => {
+        await engine.remove(reconciler);
+        await o.onReconcilerRemoved?.(reconciler);
+      },
       onNotice: (n) => log.publishNotice(n),
     };
     if (o.namespace !== undefined) sourceOptions.namespace = o.namespace;

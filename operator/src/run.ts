@@ -17,6 +17,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { Admission, AdmissionGate, admissionMetrics, type AdmissionOptions } from "./admission/index.ts";
 import { LeaderElector } from "./kube/leader.ts";
 import { Operator } from "./operator.ts";
 import type { SandboxOptions } from "./sandbox/index.ts";
@@ -40,12 +41,16 @@ export interface RunOptions {
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
+  /** Serve the reconcilers' `validate`/`mutate` as admission webhooks (admission/). Default off. */
+  admission?: Omit<AdmissionOptions, "onOutcome">;
   /** Install SIGTERM/SIGINT handlers that exit the process. Default true. */
   handleSignals?: boolean;
 }
 
 export interface RunningOperator {
   operator: Operator;
+  /** The admission webhooks, when enabled and started. */
+  admission: Admission | undefined;
   /** Records relayed from the leader (0 on the leader). */
   relayed(): number;
   url: string;
@@ -63,6 +68,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
   const identity = `${hostname()}-${randomBytes(3).toString("hex")}`;
   const leaderElection = o.leaderElection ?? false;
 
+  const admissionGate = new AdmissionGate();
   const operator = await Operator.start({
     kubeConfig: o.kubeConfig,
     log,
@@ -85,11 +91,13 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       queueWait: (reconciler, seconds) => metrics.queueWait.observe({ reconciler }, seconds),
       retried: (reconciler) => metrics.queueRetries.inc({ reconciler }),
     },
-    onRevisionAccepted: (rev) => {
+    onRevisionAccepted: async (rev) => {
+      await admissionGate.accepted(rev);
       metrics.revisionsAccepted.inc({ reconciler: rev.reconciler });
       metrics.activeRevision.set({ reconciler: rev.reconciler }, rev.number);
     },
     onSourceRejected: (reconciler) => metrics.revisionsRejected.inc({ reconciler }),
+    onReconcilerRemoved: (reconciler) => admissionGate.removed(reconciler),
   });
 
   let elector: LeaderElector | undefined;
@@ -111,6 +119,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     },
   }, o.listen);
   log.info(`editor at ${server.url} (auth ${o.auth === "off" ? "off: loopback only" : "by Kubernetes bearer token"})`);
+  const admission = o.admission ? await startAdmission(operator, o.admission, admissionGate, registry) : undefined;
 
   const relay = new LogRelay({ bus: log, token: serviceAccountToken });
   if (leaderElection) {
@@ -130,6 +139,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
         metrics.leader.set(undefined, 1);
         log.info(`became the leader (${identity}); reconciling`);
         operator.engine.resume();
+        admission?.startLeading();
       },
       onStoppedLeading: () => {
         leading = false;
@@ -149,6 +159,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     void elector.run();
   } else {
     metrics.leader.set(undefined, 1);
+    admission?.startLeading();
   }
 
   const shutdown = async () => {
@@ -163,6 +174,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       elector.stop();
     }
     await server.close();
+    await admission?.stop();
     await operator.stop(0);
     metrics.close();
     log.info("stopped");
@@ -175,7 +187,26 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       }));
     }
   }
-  return { operator, relayed: () => relay.relayed, url: server.url, identity, isLeader: () => leading, shutdown };
+  return { operator, admission, relayed: () => relay.relayed, url: server.url, identity, isLeader: () => leading, shutdown };
+}
+
+/** Starts the webhooks; a failure (e.g. no access to the certificate Secret) leaves the operator running without them. */
+async function startAdmission(operator: Operator, options: Omit<AdmissionOptions, "onOutcome">, gate: AdmissionGate, registry: Registry): Promise<Admission | undefined> {
+  try {
+    const admission = await Admission.forOperator(operator, {
+      ...options,
+      onOutcome: admissionMetrics(registry),
+    });
+    await gate.attach(admission);
+    operator.log.subscribeNotices((n) => {
+      if (n.type === "source-changed") admission.settingsChanged(n.reconciler);
+    });
+    operator.log.info(`admission webhooks served at ${admission.url}`);
+    return admission;
+  } catch (err: unknown) {
+    operator.log.error(`admission webhooks are off: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
 }
 
 function podNamespace(): string | undefined {

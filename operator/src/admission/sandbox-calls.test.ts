@@ -4,10 +4,11 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { InvalidResultError, Sandbox, SandboxUsageError, UserCodeError } from "../sandbox/index.ts";
 import type { HostBridge } from "../sandbox/index.ts";
+import type { AdmissionInput } from "../sandbox/types.ts";
 
 const bridge: HostBridge = { get: async () => undefined, list: async () => [], log: () => {}, event: () => {} };
-const object = { apiVersion: "example.com/v1", kind: "Demo", metadata: { name: "a", namespace: "default" }, spec: { replicas: 3 } };
-const request = { uid: "u1", operation: "CREATE", userInfo: { username: "alice" }, dryRun: false };
+const object: AdmissionInput["object"] = { apiVersion: "example.com/v1", kind: "Demo", metadata: { name: "a", namespace: "default" }, spec: { replicas: 3 } };
+const request: AdmissionInput["request"] = { uid: "u1", operation: "CREATE", userInfo: { username: "alice" }, dryRun: false };
 let sandbox: Sandbox;
 
 before(async () => {
