@@ -74,6 +74,11 @@ export class FakeServer {
   rollbacks: Array<{ key: string; body: RollbackRequest }> = [];
   dryRuns: DryRunRequest[] = [];
   validations = 0;
+  /** Answer this many validations (and dry runs) 429 with `Retry-After: busyRetryAfter` first. */
+  busy = 0;
+  busyRetryAfter = 1;
+  /** The `reconciler` field of each validation. */
+  validatedFor: Array<{ namespace: string; name: string } | undefined> = [];
   /** WebSocket upgrade attempts on /api/logs. */
   upgrades = 0;
   /** Refuse every upgrade with this status (e.g. 503: the operator restarting). */
@@ -99,6 +104,9 @@ export class FakeServer {
     this.rollbacks = [];
     this.dryRuns = [];
     this.validations = 0;
+    this.busy = 0;
+    this.busyRetryAfter = 1;
+    this.validatedFor = [];
     this.upgrades = 0;
     this.upgradeStatus = undefined;
     this.dryRunLive = undefined;
@@ -237,12 +245,23 @@ export class FakeServer {
     }
     if (p === "/api/validate") {
       this.validations++;
+      this.validatedFor.push((body as { reconciler?: { namespace: string; name: string } }).reconciler);
+      if (this.busy > 0) {
+        this.busy--;
+        res.setHeader("retry-after", String(this.busyRetryAfter));
+        return send(res, 429, { error: { status: 429, reason: "TooManyRequests", message: "validation is busy" } });
+      }
       const files = (body as { files: Record<string, string> }).files;
       return send(res, 200, { ok: true, hash: "h", diagnostics: markers(files, "TYPE_ERROR"), durationMs: 3 });
     }
     if (p === "/api/dry-run") {
       const dr = body as DryRunRequest;
       this.dryRuns.push(dr);
+      if (this.busy > 0) {
+        this.busy--;
+        res.setHeader("retry-after", String(this.busyRetryAfter));
+        return send(res, 429, { error: { status: 429, reason: "TooManyRequests", message: "dry runs are busy" } });
+      }
       const name = dr.target?.name ?? "pasted";
       const out: DryRunResponse = {
         ok: true, diagnostics: [], durationMs: 7, requeueAfterSeconds: 300, logs: [{ level: "info", message: "reconciling", fields: { name } }], events: [],

@@ -89,6 +89,35 @@ describe("editor UI (fake server)", () => {
     assert.ok(fake.validations > 0);
   });
 
+  it("shows a busy validation (429) as a countdown, not an error, and retries after Retry-After", async () => {
+    fake.busy = 1;
+    fake.busyRetryAfter = 2;
+    await openEditor(page, fake.url);
+    await typeAtEnd("const x = TYPE_ERROR;");
+    const busy = page.getByTestId("validation-busy");
+    await busy.waitFor({ timeout: 5000 });
+    assert.match(await busy.innerText(), /^validation is busy, retrying in [12] s$/);
+    // The retry (same text) gets the diagnostic; the notice goes away.
+    await page.locator("[data-testid=editor] .cm-lintRange-error").first().waitFor({ timeout: 10_000 });
+    await busy.waitFor({ state: "detached", timeout: 5000 });
+    assert.ok(fake.validations >= 2, `validations: ${fake.validations}`);
+    assert.deepEqual(fake.validatedFor[0], { namespace: "default", name: "message" });
+    assert.equal(await page.getByTestId("save-state").getAttribute("data-state"), "unsaved", "no error state");
+    assert.deepEqual(errors, []);
+  });
+
+  it("says a busy dry run (429) will take a retry, with the server's Retry-After", async () => {
+    fake.busy = 1;
+    fake.busyRetryAfter = 7;
+    await openEditor(page, fake.url);
+    await page.getByTestId("tab-dry-run").click();
+    await page.locator("[data-testid=dry-run-target] option", { hasText: "default/demo" }).waitFor({ state: "attached" });
+    await page.getByTestId("dry-run-run").click();
+    await page.getByTestId("dry-run-error").waitFor();
+    assert.equal(await page.getByTestId("dry-run-error").innerText(), "dry runs are busy, try again in 7 s");
+    assert.deepEqual(fake.dryRuns[0]?.reconciler, { namespace: "default", name: "message" });
+  });
+
   it("saves with Ctrl-S, sending the loaded resourceVersion; its own echo is not an outside change", async () => {
     await openEditor(page, fake.url);
     await waitForClients();

@@ -8,9 +8,9 @@
  * input: every failure is in the result (`ok: false`, with `error` or diagnostics).
  */
 import type { KubeObject } from "../kube/client.ts";
-import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../sandbox/index.ts";
+import { EDITOR_HOST, SandboxError, userMessage, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "../source/compile-diagnostics.ts";
-import type { Compiler } from "../source/compile-process.ts";
+import type { CompileOptions, Compiler } from "../source/compile-process.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
 
@@ -40,12 +40,26 @@ export interface DryRunResult {
 
 export interface DryRunInput {
   compiler: Compiler;
-  sandbox: Sandbox;
+  sandbox: RevisionRunner;
   /** Reconciler ConfigMap data (`reconciler.ts` and other keys). */
   files: Record<string, string>;
   resource: unknown;
+  /**
+   * Instead of `resource`: reads it once the revision is loaded and its kinds are known
+   * (the editor reads the live object of the source's `for` kind), so the source is
+   * compiled and loaded once. A rejection of `target` rejects `dryRun`.
+   */
+  target?: (kinds: { for: { apiVersion: string; kind: string }; owns: Array<{ apiVersion: string; kind: string }> }) => Promise<unknown>;
   /** Cache reads for ctx.get/list; default: nothing exists. */
   read?: Pick<HostBridge, "get" | "list">;
+  /** The sandbox host that runs it; default `EDITOR_HOST`, never a production reconciler's. */
+  host?: string;
+  /** Passed to the compiler (the editor's `lane`). */
+  compileOptions?: CompileOptions;
+}
+
+function invalidResource(res: KubeObject | undefined): boolean {
+  return !res || typeof res !== "object" || typeof res.apiVersion !== "string" || typeof res.kind !== "string" || typeof res.metadata?.name !== "string";
 }
 
 let runs = 0;
@@ -57,18 +71,27 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
   const events: DryRunResult["events"] = [];
   const done = (r: Omit<DryRunResult, "logs" | "events" | "durationMs">): DryRunResult => ({ ...r, logs, events, durationMs: performance.now() - started });
 
-  const compiled = await input.compiler.compile(input.files);
+  const compiled = await input.compiler.compile(input.files, input.compileOptions);
   if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
-  const res = input.resource as KubeObject;
-  if (!res || typeof res !== "object" || typeof res.apiVersion !== "string" || typeof res.kind !== "string" || typeof res.metadata?.name !== "string") {
-    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
-  }
-  // A stand-in identity, so children get well-formed owner references without a cluster.
-  const resource: KubeObject = { ...res, metadata: { namespace: "default", uid: "00000000-0000-0000-0000-000000000000", generation: 1, ...res.metadata } };
+  const invalid = () => done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
+  if (!input.target && invalidResource(input.resource as KubeObject)) return invalid();
   const id = `dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
+  let targetFailed: { error: unknown } | undefined;
   try {
-    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry });
+    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry, host: input.host ?? EDITOR_HOST });
     const kinds = { for: loaded.for, owns: loaded.owns };
+    let raw = input.resource as KubeObject;
+    if (input.target) {
+      try {
+        raw = (await input.target(kinds)) as KubeObject;
+      } catch (error: unknown) {
+        targetFailed = { error };
+        throw error;
+      }
+      if (invalidResource(raw)) return invalid();
+    }
+    // A stand-in identity, so children get well-formed owner references without a cluster.
+    const resource: KubeObject = { ...raw, metadata: { namespace: "default", uid: "00000000-0000-0000-0000-000000000000", generation: 1, ...raw.metadata } };
     if (loaded.for.apiVersion !== resource.apiVersion || loaded.for.kind !== resource.kind) {
       return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` } });
     }
@@ -85,6 +108,7 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
     if (result.requeueAfterSeconds !== undefined) out.requeueAfterSeconds = result.requeueAfterSeconds;
     return done(out);
   } catch (err: unknown) {
+    if (targetFailed) throw targetFailed.error;
     const reason = err instanceof InvalidChildError ? "InvalidChild" : err instanceof SandboxError ? err.name.replace(/Error$/, "") || "SandboxError" : "Error";
     const message = err instanceof SandboxError ? userMessage(err) : err instanceof Error ? err.message : String(err);
     return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason, message } });

@@ -19,6 +19,7 @@ export function jsonBody(options: { maxBytes: number }) {
     if (!WRITE_METHODS.has(ctx.method)) return next();
     const type = (ctx.get("content-type").split(";")[0] ?? "").trim().toLowerCase();
     if (type !== "application/json") {
+      ctx.set("Connection", "close"); // the body is not read
       throw new ApiError(415, "UnsupportedMediaType", `${ctx.method} needs Content-Type: application/json${type ? ` (got ${type})` : ""}`);
     }
     const declared = Number(ctx.get("content-length") || "0");

@@ -27,13 +27,16 @@ export class ApiError extends Error {
   readonly diagnostics: Diagnostic[] | undefined;
   /** Extra top-level body fields (e.g. `current` of a `SaveConflict`). */
   readonly extra: Record<string, unknown> | undefined;
+  /** Sent as the `Retry-After` header (429, 503). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, reason: string, message: string, options: { diagnostics?: Diagnostic[]; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(status: number, reason: string, message: string, options: { diagnostics?: Diagnostic[]; extra?: Record<string, unknown>; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = status;
     this.reason = reason;
     this.diagnostics = options.diagnostics;
     this.extra = options.extra;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   /** The JSON body the client receives. */
@@ -88,6 +91,7 @@ export function toApiError(err: unknown): { error: ApiError; internal: boolean }
 export function sendError(ctx: Context, error: ApiError): void {
   ctx.status = error.status;
   ctx.set("Cache-Control", "no-store");
+  if (error.retryAfterSeconds !== undefined) ctx.set("Retry-After", String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
   ctx.body = error.toBody();
   ctx.type = "application/json";
 }

@@ -10,10 +10,16 @@
  *   static.ts       the bundled UI
  *   body.ts         JSON bodies: 415 unless JSON, 413 over the cap, 400 malformed
  *   session.ts      sign-in / sign-out (the only /api routes without a token)
- *   auth.ts         TokenReview + cookie/bearer -> Principal; 401 otherwise
+ *   auth.ts         TokenReview + cookie/bearer -> Principal; 401 otherwise; review budget
  *   reconcilers.ts  source, save, create, revisions, rollback, resources (person's client)
- *   run.ts          validate, dry-run
+ *   run.ts          validate, dry-run (need update on configmaps), in lane.ts's queue
  *   logstream.ts    WebSocket /api/logs, checked before the upgrade, bounded per client
+ *
+ * Strangers are refused cheaply: bodies are read only after the token is checked (the
+ * sign-in POST is the exception, capped at 16 KiB), a refused request with a body is
+ * answered at once and its connection closed unread, connections are capped
+ * (`server.maxConnections`: beyond the cap a new socket is closed before any byte is
+ * read), headers must arrive within 10 s and the whole request within 30 s.
  *
  * The server reads the operator's state and writes ConfigMaps; it never reaches into
  * the engine's work (DESIGN "Data flows one way").
@@ -25,12 +31,13 @@ import { fileURLToPath } from "node:url";
 import Koa from "koa";
 import type { Operator } from "../operator.ts";
 import { Permissions } from "./access.ts";
-import { requireAuth, TokenAuthenticator, type AuthMode } from "./auth.ts";
+import { requireAuth, TokenAuthenticator, type AuthenticatorOptions, type AuthMode } from "./auth.ts";
 import { jsonBody } from "./body.ts";
 import { errorHandler } from "./errors.ts";
 import { securityHeaders } from "./headers.ts";
 import { healthRoutes } from "./health.ts";
 import { attachLogStream, type LogStreamOptions } from "./logstream.ts";
+import { EditorLane, type EditorLaneOptions } from "./lane.ts";
 import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
 import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
 import { runRoutes } from "./run.ts";
@@ -41,6 +48,20 @@ export { ApiError } from "./errors.ts";
 export { EDITOR_FIELD_MANAGER } from "./reconcilers.ts";
 export { SESSION_COOKIE } from "./auth.ts";
 export type { LogStreamOptions } from "./logstream.ts";
+export type { AuthenticatorOptions } from "./auth.ts";
+export type { EditorLaneOptions } from "./lane.ts";
+
+/** Connection limits; see the module comment. */
+export interface ServerLimits {
+  /** Open TCP connections, HTTP and WebSocket together; beyond, new ones are closed at once. Default 512. */
+  maxConnections?: number;
+  /** Time to receive a request's headers. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request (headers and body). Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Body cap of POST /api/session, the one body read before a token is checked. Default 16 KiB. */
+  sessionBodyBytes?: number;
+}
 
 /** What the server needs. */
 export interface ServerDeps {
@@ -63,12 +84,20 @@ export interface ServerDeps {
   logStream?: LogStreamOptions;
   /** Folder of sample reconcilers used as templates; default `<repo>/samples`. */
   samplesDir?: string;
+  /** Connection caps and timeouts. */
+  limits?: ServerLimits;
+  /** TokenReview caches and the per-address review budget (auth.ts). */
+  authenticator?: AuthenticatorOptions;
+  /** The editor lane's caps (lane.ts). */
+  editorLane?: EditorLaneOptions;
 }
 
 /** A listening server. */
 export interface RunningServer {
   /** Base URL, e.g. `http://127.0.0.1:8080`. */
   url: string;
+  /** What the server holds now: TokenReviews sent so far, the editor lane, open log streams. */
+  stats(): { tokenReviews: number; editor: { running: number; queued: number }; logStreams: number };
   /** Closes log streams (1001), stops accepting, and ends open connections. */
   close(): Promise<void>;
 }
@@ -88,7 +117,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   const mode: AuthMode = {
     auth: deps.auth,
     operator: operator.client,
-    authenticator: deps.auth === "token" ? new TokenAuthenticator(operator.client) : undefined,
+    authenticator: deps.auth === "token" ? new TokenAuthenticator(operator.client, deps.authenticator) : undefined,
   };
   const origins: OriginPolicy = { allowedOrigins: deps.allowedOrigins ?? [], loopbackHostsOnly: deps.auth === "off" };
   const permissions = new Permissions();
@@ -97,24 +126,27 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   const app = new Koa();
   app.silent = true; // errors are answered and logged by errorHandler
   const health = healthRoutes({ ...(deps.ready ? { ready: deps.ready } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) });
-  const session = sessionRoutes(mode);
+  const limits = { maxConnections: 512, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, sessionBodyBytes: 16 * 1024, ...deps.limits };
+  const lane = new EditorLane(deps.editorLane);
+  const session = sessionRoutes(mode, { maxBodyBytes: limits.sessionBodyBytes });
   const reconcilers = reconcilerRoutes({ operator, mode, permissions, counts, samplesDir: deps.samplesDir ?? `${REPO}samples` });
-  const run = runRoutes({ operator, mode });
+  const run = runRoutes({ operator, mode, permissions, lane });
   app.use(securityHeaders());
   app.use(errorHandler(operator.log));
   app.use(health.routes());
   app.use(originGuard(origins));
   app.use(staticFiles(deps.uiDir ?? `${REPO}ui/dist`));
-  app.use(jsonBody({ maxBytes: deps.maxBodyBytes ?? 1 << 20 }));
-  app.use(session.routes());
+  app.use(session.routes()); // POST /api/session parses its own small body
   app.use(session.allowedMethods({ throw: true }));
-  app.use(requireAuth(mode));
+  app.use(requireAuth(mode)); // before any other body is read
+  app.use(jsonBody({ maxBytes: deps.maxBodyBytes ?? 1 << 20 }));
   app.use(reconcilers.routes());
   app.use(reconcilers.allowedMethods({ throw: true }));
   app.use(run.routes());
   app.use(run.allowedMethods({ throw: true }));
 
-  const server = createServer(app.callback());
+  const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs }, app.callback());
+  server.maxConnections = limits.maxConnections;
   const logs = attachLogStream(server, {
     bus: operator.log,
     mode,
@@ -136,6 +168,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
 
   return {
     url: `http://${host}:${address.port}`,
+    stats: () => ({ tokenReviews: mode.authenticator?.reviews ?? 0, editor: lane.stats, logStreams: logs.clients }),
     async close() {
       logs.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

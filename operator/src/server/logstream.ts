@@ -29,13 +29,19 @@
  *
  * Pings every `heartbeatMs`; a client that misses a pong is terminated. Invalid client
  * messages are ignored; after 5 the socket is closed with 1008.
+ *
+ * Caps: at most `maxPendingUpgrades` upgrades (default 32) are being checked at once
+ * and at most `maxClients` streams (default 256) are open; beyond, an upgrade gets 503
+ * with Retry-After before any TokenReview. A TokenReview budget refusal (auth.ts) is a
+ * 429.
  */
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
+import { relayPeer } from "../kube/tokens.ts";
 import { BoundedSubscription, parseLogLevel, type LogBus, type LogFilter, type Notice } from "../telemetry/log.ts";
 import type { Permissions } from "./access.ts";
-import { principalOf, type AuthMode, type Principal } from "./auth.ts";
+import { principalOf, ReviewBudgetError, type AuthMode, type Principal } from "./auth.ts";
 import { originProblem, type OriginPolicy } from "./origin.ts";
 import type { ClientMessage, StreamMessage } from "./protocol.ts";
 
@@ -47,6 +53,10 @@ export interface LogStreamOptions {
   highWaterBytes?: number;
   /** Ping interval. Default 30 s. */
   heartbeatMs?: number;
+  /** Upgrades being checked (Origin, token, access) at once; beyond, 503 at once. Default 32. */
+  maxPendingUpgrades?: number;
+  /** Open log streams; beyond, upgrades get 503. Default 256. */
+  maxClients?: number;
 }
 
 /** The running log stream; `close()` closes every client with 1001. */
@@ -99,9 +109,10 @@ function parseClientFilter(raw: RawData): LogFilter | undefined {
   return filter;
 }
 
-function refuse(socket: Duplex, status: 401 | 403 | 404 | 503, reason: string, message: string): void {
+function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, reason: string, message: string, retryAfterSeconds?: number): void {
   const body = JSON.stringify({ error: { status, reason, message } });
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const retry = retryAfterSeconds === undefined ? "" : `Retry-After: ${retryAfterSeconds}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${retry}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   socket.destroy();
 }
 
@@ -268,26 +279,37 @@ export function attachLogStream(server: Server, deps: {
   namespaces: () => string[];
   options?: LogStreamOptions;
 }): LogStream {
-  const o: Required<LogStreamOptions> = { capacity: 1000, highWaterBytes: 1 << 20, heartbeatMs: 30_000, ...deps.options };
+  const o: Required<LogStreamOptions> = { capacity: 1000, highWaterBytes: 1 << 20, heartbeatMs: 30_000, maxPendingUpgrades: 32, maxClients: 256, ...deps.options };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const clients = new Map<WebSocket, StreamClient>();
+  let pending = 0;
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
+    // Over the caps: refused before any check that costs (TokenReview, SSAR).
+    if (pending >= o.maxPendingUpgrades || clients.size + pending >= o.maxClients) {
+      return refuse(socket, 503, "ServiceUnavailable", "too many log streams are open or opening; try again later", 5);
+    }
+    pending++;
     void (async () => {
       const url = new URL(req.url ?? "/", "http://localhost");
       if (url.pathname !== PATH) return refuse(socket, 404, "NotFound", `no WebSocket at ${url.pathname}`);
       const problem = originProblem(req.headers, deps.origins, true);
       if (problem) return refuse(socket, 403, "Forbidden", problem);
-      let principal;
+      // A follower replica relaying this leader's records: an audience-bound token of the
+      // operator's own ServiceAccount (kube/tokens.ts), reviewed for that audience. It sees
+      // every record; the follower's own editors are filtered by their own access.
+      const peer = deps.mode.auth === "token" ? await relayPeer(req.headers, deps.mode.operator) : undefined;
+      let principal: Principal | undefined = peer ? { client: deps.mode.operator, username: peer.username, groups: [] } : undefined;
       try {
-        principal = await principalOf(req.headers, deps.mode);
-      } catch {
+        principal ??= await principalOf(req.headers, deps.mode, req.socket.remoteAddress);
+      } catch (err: unknown) {
+        if (err instanceof ReviewBudgetError) return refuse(socket, 429, "TooManyRequests", err.message, err.retryAfterSeconds);
         return refuse(socket, 503, "ServiceUnavailable", "could not check the token with the API server");
       }
       if (!principal) return refuse(socket, 401, "Unauthorized", "sign in first: the log stream needs the session cookie or Authorization: Bearer");
-      const visible = new Visibility(deps.mode.auth === "token" ? deps.permissions : undefined, principal);
-      if (deps.mode.auth === "token") {
+      const visible = new Visibility(deps.mode.auth === "token" && !peer ? deps.permissions : undefined, principal);
+      if (deps.mode.auth === "token" && !peer) {
         const namespaces = [...new Set(deps.namespaces())];
         const readable = namespaces.length > 0 ? await visible.check(namespaces) : Number(await deps.permissions.may(principal, "list", undefined));
         if (readable === 0) return refuse(socket, 403, "Forbidden", "you may not read ConfigMaps in any namespace that holds a reconciler, so there are no logs for you");
@@ -298,7 +320,7 @@ export function attachLogStream(server: Server, deps: {
         clients.set(ws, new StreamClient(ws, deps.bus, visible, filter, replay, deps.mode.auth, o));
         ws.on("close", () => clients.delete(ws));
       });
-    })();
+    })().finally(() => pending--);
   });
 
   const heartbeat = setInterval(() => {

@@ -17,7 +17,10 @@
  *   POST   /api/reconcilers/:ns/:name/rollback RollbackRequest -> SaveResponse (409 / 404)
  *   GET    /api/reconcilers/:ns/:name/resources  -> { items: ResourceRef[] }  (live objects of its `for` kind)
  *   POST   /api/validate           ValidateRequest -> ValidateResponse
- *   POST   /api/dry-run            DryRunRequest  -> DryRunResponse
+ *            403 unless the person may update configmaps in `reconciler.namespace`
+ *            409 `Superseded`: a newer validation of the same reconciler by the same person replaced it
+ *            429 with Retry-After (seconds): the editor lane is full; retry then
+ *   POST   /api/dry-run            DryRunRequest  -> DryRunResponse    (403 and 429 as validate)
  *   GET    /healthz, /readyz (text), /metrics (Prometheus text)
  * WebSocket: /api/logs?reconciler=&resource=&level=&text=&replay=N
  *   server -> client: StreamMessage; client -> server: ClientMessage
@@ -120,8 +123,15 @@ export interface ResourceRef {
   name: string;
 }
 
+/** The reconciler being edited: its namespace decides who may validate and dry-run. */
+export interface ReconcilerRef {
+  namespace: string;
+  name: string;
+}
+
 export interface ValidateRequest {
   files: Record<string, string>;
+  reconciler: ReconcilerRef;
 }
 
 export interface ValidateResponse {
@@ -133,6 +143,7 @@ export interface ValidateResponse {
 
 export interface DryRunRequest {
   files: Record<string, string>;
+  reconciler: ReconcilerRef;
   /** A live object to run against... */
   target?: { namespace: string; name: string };
   /** ...or a pasted one, as YAML or JSON text. */

@@ -147,7 +147,7 @@ export function reconcilerRoutes(deps: ReconcilerRouteDeps): Router {
     // server's 403 (or 404), not diagnostics, and costs no compile.
     const current = await readReconciler(p.client, ns, name);
     if (body["force"] !== true) {
-      const compiled = await operator.compiler.compile(files);
+      const compiled = await operator.compiler.compile(files, { lane: "editor" });
       if (!compiled.ok) {
         const errors = compiled.diagnostics.filter((d) => d.severity === "error").length;
         throw new ApiError(422, "Invalid", `the source does not compile (${errors} error${errors === 1 ? "" : "s"}); fix it or save with force`, { diagnostics: compiled.diagnostics });

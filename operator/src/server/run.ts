@@ -9,8 +9,22 @@
  * status and the children the engine made for it (objects of the source's `owns` kinds
  * labelled `chakrator.dev/owner-uid=<uid>`), for the editor's diff.
  *
- * The target's kind is the source's own `for`: the source is loaded once to learn it
- * (a dry run of a source that does not compile answers with its diagnostics).
+ * The target's kind is the source's own `for`: the dry run reads the live object once
+ * the source is loaded (one compile, one load; a source that does not compile answers
+ * with its diagnostics).
+ *
+ * Editor work in its own lane (lane.ts):
+ * - Both routes name the reconciler being edited (`reconciler: {namespace, name}`) and
+ *   need that the person may `update configmaps` in its namespace
+ *   (SelfSubjectAccessReview with their own token, cached 10 s): 403 otherwise. Any
+ *   valid token (a pod's ServiceAccount) is not enough to run code here.
+ * - Both wait in the server-wide `EditorLane` (concurrency cap, bounded queue, per
+ *   person cap): 429 with `Retry-After` when it is full.
+ * - A validation replaces the same person's waiting validation of the same reconciler;
+ *   the replaced request is answered 409 `Superseded` (the newer one answers for it).
+ * - Compiles ask for `{ lane: "editor" }`, so the compiler serves the operator's own
+ *   revisions first; dry runs load into the sandbox host `EDITOR_HOST`, never a
+ *   production reconciler's host.
  */
 import Router from "@koa/router";
 import type { Context } from "koa";
@@ -19,31 +33,46 @@ import { dryRun } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
-import { formatDiagnostics } from "../source/compile-diagnostics.ts";
-import { liveReader, type Kind, type LiveReader } from "./access.ts";
-import { principal, type AuthMode } from "./auth.ts";
+import { EDITOR_HOST } from "../sandbox/index.ts";
+import { liveReader, type Kind, type LiveReader, type Permissions } from "./access.ts";
+import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, optionalString } from "./body.ts";
 import { ApiError } from "./errors.ts";
+import { BusyError, SupersededError, type EditorLane } from "./lane.ts";
 import type { DryRunResponse, ValidateResponse } from "./protocol.ts";
 
-let probes = 0;
+const EDITOR = { lane: "editor" } as const;
 
-/** The `for` and `owns` kinds the source declares, or the compile failure. */
-async function declaredKinds(operator: Operator, files: Record<string, string>): Promise<{ for: Kind; owns: Kind[] } | { failure: DryRunResponse }> {
-  const started = performance.now();
-  const compiled = await operator.compiler.compile(files);
-  if (!compiled.ok) {
-    return { failure: { ok: false, diagnostics: compiled.diagnostics, children: [], logs: [], events: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) }, durationMs: performance.now() - started } };
+/** Who counts as one person in the lane: the username (or the token), "local" with auth off. */
+function personOf(p: Principal): string {
+  return p.username || p.tokenHash || "local";
+}
+
+/** `body.reconciler` as { namespace, name }; 400 otherwise. */
+function reconcilerField(body: Record<string, unknown>): { namespace: string; name: string } {
+  const v = body["reconciler"];
+  const r = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  if (typeof r["namespace"] !== "string" || r["namespace"] === "" || typeof r["name"] !== "string" || r["name"] === "") {
+    throw new ApiError(400, "BadRequest", `field "reconciler" must be { namespace, name } of the reconciler being edited`);
   }
-  const id = `editor-probe-${++probes}@${compiled.hash.slice(0, 16)}`;
+  return { namespace: r["namespace"], name: r["name"] };
+}
+
+/** Runs `work` in the lane; a full lane is a 429 with Retry-After, a replaced validation a 409. */
+async function inLane<T>(ctx: Context, lane: EditorLane, person: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  };
+  ctx.res.once("close", onClose);
   try {
-    const loaded = await operator.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry });
-    return { for: loaded.for, owns: loaded.owns };
+    return await lane.run(person, key, work, gone.signal);
   } catch (err: unknown) {
-    const message = err instanceof Error ? err.message : String(err);
-    return { failure: { ok: false, diagnostics: compiled.diagnostics, children: [], logs: [], events: [], error: { reason: "LoadError", message }, durationMs: performance.now() - started } };
+    if (err instanceof BusyError) throw new ApiError(429, "TooManyRequests", `validation is busy: ${err.message}; try again in ${err.retryAfterSeconds} s`, { retryAfterSeconds: err.retryAfterSeconds });
+    if (err instanceof SupersededError) throw new ApiError(409, "Superseded", `superseded: ${err.message}`);
+    throw err;
   } finally {
-    await operator.sandbox.unload(id).catch(() => {});
+    ctx.res.off("close", onClose);
   }
 }
 
@@ -71,16 +100,38 @@ function bridgeReads(reader: LiveReader, namespace: string) {
   };
 }
 
+/** What the validate and dry-run routes need. */
+export interface RunRouteDeps {
+  operator: Operator;
+  mode: AuthMode;
+  permissions: Permissions;
+  lane: EditorLane;
+}
+
 /** The validate and dry-run routes, mounted under /api. */
-export function runRoutes(deps: { operator: Operator; mode: AuthMode }): Router {
-  const { operator } = deps;
+export function runRoutes(deps: RunRouteDeps): Router {
+  const { operator, lane } = deps;
   const router = new Router({ prefix: "/api" });
 
+  /** 403 unless `p` may update ConfigMaps in `namespace` (auth off: the operator may). */
+  const mayEdit = async (p: Principal, namespace: string, what: string): Promise<void> => {
+    if (deps.mode.auth === "off") return;
+    if (await deps.permissions.may(p, "update", namespace)) return;
+    throw new ApiError(403, "Forbidden", `${what} is for people who may edit reconcilers: you may not update configmaps in namespace "${namespace}" (kubectl auth can-i update configmaps -n ${namespace})`);
+  };
+
   router.post("/validate", async (ctx: Context) => {
-    const files = filesField(bodyObject(ctx));
-    const started = performance.now();
-    const result = await operator.compiler.compile(files);
-    const res: ValidateResponse = { ok: result.ok, hash: result.hash, diagnostics: result.diagnostics, durationMs: performance.now() - started };
+    const body = bodyObject(ctx);
+    const files = filesField(body);
+    const reconciler = reconcilerField(body);
+    const p = principal(ctx);
+    await mayEdit(p, reconciler.namespace, "validation");
+    const person = personOf(p);
+    const res = await inLane(ctx, lane, person, `${person}\n${reconciler.namespace}/${reconciler.name}`, async (): Promise<ValidateResponse> => {
+      const started = performance.now();
+      const result = await operator.compiler.compile(files, EDITOR);
+      return { ok: result.ok, hash: result.hash, diagnostics: result.diagnostics, durationMs: performance.now() - started };
+    });
     ctx.body = res;
   });
 
@@ -89,32 +140,47 @@ export function runRoutes(deps: { operator: Operator; mode: AuthMode }): Router 
     const files = filesField(body);
     const yaml = optionalString(body, "yaml");
     if ((body["target"] === undefined) === (yaml === undefined)) throw new ApiError(400, "BadRequest", `give exactly one of field "target" (a live object) or field "yaml" (a pasted one)`);
-    const reader = liveReader(operator, deps.mode.auth, principal(ctx));
+    const reconciler = reconcilerField(body);
+    const target = yaml === undefined ? parseTarget(body["target"]) : undefined;
+    const p = principal(ctx);
+    await mayEdit(p, reconciler.namespace, "a dry run");
+    const reader = liveReader(operator, deps.mode.auth, p);
+    const common = { compiler: operator.compiler, sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
 
     if (yaml !== undefined) {
       const resource = parsePasted(yaml);
       const ns = (resource as KubeObject | null)?.metadata?.namespace ?? "default";
-      const result = await dryRun({ compiler: operator.compiler, sandbox: operator.sandbox, files, resource, read: bridgeReads(reader, typeof ns === "string" ? ns : "default") });
+      const result = await inLane(ctx, lane, personOf(p), undefined, () => dryRun({ ...common, resource, read: bridgeReads(reader, typeof ns === "string" ? ns : "default") }));
       ctx.body = toResponse(result);
       return;
     }
 
-    const target = parseTarget(body["target"]);
-    const kinds = await declaredKinds(operator, files);
-    if ("failure" in kinds) {
-      ctx.body = kinds.failure;
+    const t = target!;
+    const seen: { live?: KubeObject } = {};
+    const result = await inLane(ctx, lane, personOf(p), undefined, () => dryRun({
+      ...common,
+      resource: undefined,
+      target: async (kinds) => {
+        const live = await reader.get(kinds.for, t.name, t.namespace);
+        if (!live) throw new ApiError(404, "NotFound", `${kinds.for.kind} ${t.namespace}/${t.name} does not exist`);
+        seen.live = live;
+        return live;
+      },
+      read: bridgeReads(reader, t.namespace),
+    }));
+    const res = toResponse(result);
+    const live = seen.live;
+    if (!live) {
+      // The source did not compile or load: its diagnostics are the answer.
+      ctx.body = res;
       return;
     }
-    const live = await reader.get(kinds.for, target.name, target.namespace);
-    if (!live) throw new ApiError(404, "NotFound", `${kinds.for.kind} ${target.namespace}/${target.name} does not exist`);
-    const result = await dryRun({ compiler: operator.compiler, sandbox: operator.sandbox, files, resource: live, read: bridgeReads(reader, target.namespace) });
-    const res = toResponse(result);
     const uid = live.metadata.uid;
     const children: unknown[] = [];
     if (uid) {
-      for (const kind of kinds.owns) {
+      for (const kind of result.owns ?? []) {
         // A kind the person may not list is left out of the diff rather than failing the run.
-        const owned = await reader.list(kind, target.namespace, { [ownerLabel]: uid }).catch(() => []);
+        const owned = await reader.list(kind, t.namespace, { [ownerLabel]: uid }).catch(() => []);
         for (const o of owned) children.push({ ...o, apiVersion: kind.apiVersion, kind: kind.kind });
       }
     }

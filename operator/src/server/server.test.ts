@@ -14,6 +14,7 @@ describe("editor server (auth token)", () => {
   let cookie: string;
   let failCounts = false;
   const path = () => `/api/reconcilers/${f.ns}/reconciler`;
+  const ref = () => ({ namespace: f.ns, name: "reconciler" });
   const getCm = () => f.admin.get<ConfigMap>("v1", "ConfigMap", "reconciler", f.ns);
 
   before(async () => {
@@ -136,7 +137,7 @@ describe("editor server (auth token)", () => {
     assert.equal(d.file, "reconciler.ts");
     assert.ok(d.line > 1 && d.column > 1, JSON.stringify(d));
     assert.equal((await getCm())!.metadata.resourceVersion, current.resourceVersion, "nothing was written");
-    const validate = await call(f.url, "POST", "/api/validate", { cookie, body: { files: { "reconciler.ts": broken } } });
+    const validate = await call(f.url, "POST", "/api/validate", { cookie, body: { files: { "reconciler.ts": broken }, reconciler: ref() } });
     assert.equal(validate.status, 200);
     assert.equal(validate.body.ok, false);
     assert.deepEqual(validate.body.diagnostics[0], d);
@@ -146,7 +147,7 @@ describe("editor server (auth token)", () => {
   });
 
   it("refuses bodies over the cap (413), non-JSON writes (415), malformed bodies (400) and cross-origin writes (403)", async () => {
-    const big = await call(f.url, "POST", "/api/validate", { cookie, body: { files: { "reconciler.ts": "x".repeat(300 * 1024) } } });
+    const big = await call(f.url, "POST", "/api/validate", { cookie, body: { files: { "reconciler.ts": "x".repeat(300 * 1024) }, reconciler: ref() } });
     assert.equal(big.status, 413);
     assert.equal(big.body.error.reason, "PayloadTooLarge");
     const form = await call(f.url, "POST", "/api/validate", { cookie, body: "files=x", headers: { "content-type": "application/x-www-form-urlencoded" } });
@@ -156,15 +157,15 @@ describe("editor server (auth token)", () => {
     const noFiles = await call(f.url, "POST", "/api/validate", { cookie, body: { file: {} } });
     assert.equal(noFiles.status, 400);
     assert.match(noFiles.body.error.message, /"files"/);
-    const cross = await call(f.url, "POST", "/api/validate", { cookie, body: { files: {} }, headers: { origin: "https://evil.example" } });
+    const cross = await call(f.url, "POST", "/api/validate", { cookie, body: { files: {}, reconciler: ref() }, headers: { origin: "https://evil.example" } });
     assert.equal(cross.status, 403);
-    const same = await call(f.url, "POST", "/api/validate", { cookie, body: { files: {} }, headers: { origin: f.url } });
+    const same = await call(f.url, "POST", "/api/validate", { cookie, body: { files: {}, reconciler: ref() }, headers: { origin: f.url } });
     assert.equal(same.status, 200);
   });
 
   it("dry-runs unsaved source against a live resource, showing the live children", async () => {
     const files = sampleSource("01-message");
-    const res = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, target: { namespace: f.ns, name: "hello" } } });
+    const res = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), target: { namespace: f.ns, name: "hello" } } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const body = res.body as DryRunResponse;
     assert.equal(body.ok, true, JSON.stringify(body.error));
@@ -173,9 +174,9 @@ describe("editor server (auth token)", () => {
     assert.equal(child.data?.["message"], "hello there");
     assert.deepEqual(body.status, { message: "HELLO THERE" });
     assert.ok(body.live?.children.some((c) => (c as ConfigMap).metadata.name === "hello-message"), JSON.stringify(body.live));
-    const pasted = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, yaml: "apiVersion: example.com/v1\nkind: MyResource\nmetadata: {name: pasted}\nspec: {message: hi}\n" } });
+    const pasted = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), yaml: "apiVersion: example.com/v1\nkind: MyResource\nmetadata: {name: pasted}\nspec: {message: hi}\n" } });
     assert.equal((pasted.body.children[0] as ConfigMap).metadata.name, "pasted-message");
-    const missing = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, target: { namespace: f.ns, name: "nope" } } });
+    const missing = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), target: { namespace: f.ns, name: "nope" } } });
     assert.equal(missing.status, 404);
   });
 

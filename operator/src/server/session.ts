@@ -5,11 +5,15 @@
  * token with a TokenReview and, when it is valid, stores it in the session cookie
  * (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS); the token never comes back
  * in a response body. With auth off, every call answers `{ auth: "off", signedIn: true }`.
+ *
+ * POST is the one route that reads a body before a token is known: its own parser caps
+ * it at `maxBodyBytes` (16 KiB by default; a token is at most 16 KiB). Its TokenReviews
+ * are charged to the client address's budget like every other (auth.ts).
  */
 import Router from "@koa/router";
 import type { Context } from "koa";
-import { principalOf, setSessionCookie, tokenFromHeaders, type AuthMode, type Principal } from "./auth.ts";
-import { bodyObject, stringField } from "./body.ts";
+import { principalOf, reviewFailure, setSessionCookie, tokenFromHeaders, type AuthMode, type Principal } from "./auth.ts";
+import { bodyObject, jsonBody, stringField } from "./body.ts";
 import { ApiError } from "./errors.ts";
 import type { Session } from "./protocol.ts";
 
@@ -19,28 +23,28 @@ function sessionOf(mode: AuthMode, p: Principal | undefined): Session {
   return { auth: "token", signedIn: true, user: { username: p.username, groups: p.groups } };
 }
 
-async function review(mode: AuthMode, run: () => Promise<Principal | undefined>): Promise<Principal | undefined> {
+async function review(run: () => Promise<Principal | undefined>): Promise<Principal | undefined> {
   try {
     return await run();
   } catch (err: unknown) {
-    throw new ApiError(503, "ServiceUnavailable", "could not check the token with the API server (TokenReview failed); try again", { cause: err });
+    throw reviewFailure(err);
   }
 }
 
 /** The session routes, mounted under /api. */
-export function sessionRoutes(mode: AuthMode): Router {
+export function sessionRoutes(mode: AuthMode, options: { maxBodyBytes?: number } = {}): Router {
   const router = new Router({ prefix: "/api" });
   router.get("/session", async (ctx: Context) => {
-    ctx.body = sessionOf(mode, await review(mode, () => principalOf(ctx.req.headers, mode)));
+    ctx.body = sessionOf(mode, await review(() => principalOf(ctx.req.headers, mode, ctx.req.socket.remoteAddress)));
   });
-  router.post("/session", async (ctx: Context) => {
+  router.post("/session", jsonBody({ maxBytes: options.maxBodyBytes ?? 16 * 1024 }), async (ctx: Context) => {
     if (mode.auth === "off") {
       ctx.body = sessionOf(mode, undefined);
       return;
     }
     const token = stringField(bodyObject(ctx), "token").trim();
     if (token.length > 16_384 || /\s/.test(token)) throw new ApiError(400, "BadRequest", `field "token" is not a bearer token`);
-    const p = await review(mode, () => mode.authenticator!.review(token));
+    const p = await review(() => mode.authenticator!.review(token, ctx.req.socket.remoteAddress ?? ""));
     if (!p) throw new ApiError(401, "Unauthorized", "the API server does not accept this token");
     setSessionCookie(ctx, token);
     ctx.body = sessionOf(mode, p);

@@ -4,12 +4,13 @@
  * whose child exists, an Operator watching that namespace, and the server on a
  * loopback port. Helpers speak HTTP and WebSocket as a browser or script would.
  */
+import { connect, type Socket } from "node:net";
 import { WebSocket } from "ws";
 import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
-import { startServer, type ServerDeps } from "./index.ts";
+import { startServer, type RunningServer, type ServerDeps } from "./index.ts";
 import type { StreamMessage } from "./protocol.ts";
 
 export interface Fixture {
@@ -19,6 +20,7 @@ export interface Fixture {
   op: Operator;
   bus: LogBus;
   url: string;
+  server: RunningServer;
   stop(): Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export async function startFixture(prefix: string, deps: Omit<ServerDeps, "opera
   await eventually(() => admin.get("v1", "ConfigMap", "hello-message", ns), 20_000, "child ConfigMap");
   const server = await startServer({ operator: op, ...deps }, { host: "127.0.0.1", port: 0 });
   return {
-    info, ns, admin, op, bus, url: server.url,
+    info, ns, admin, op, bus, url: server.url, server,
     async stop() {
       await server.close();
       await op.stop(2_000);
@@ -92,3 +94,56 @@ export async function refusedStatus(url: string, query: string, o: { token?: str
 }
 
 export type { KubeObject };
+
+/** What a raw HTTP exchange saw: the response text, and whether the server closed the connection (false: we gave up waiting). */
+export interface RawExchange {
+  response: string;
+  closedByServer: boolean;
+}
+
+/**
+ * Speaks HTTP on a bare socket: sends `head` (request line and headers, without the
+ * blank line) and `bodyStart`, the first bytes of a body that may announce much more,
+ * then sends nothing else and waits until the server closes the connection (or
+ * `timeoutMs` passes). A server that waited for the whole body would never answer.
+ */
+export function rawExchange(url: string, head: string, bodyStart: Buffer | string = "", timeoutMs = 10_000): Promise<RawExchange> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket: Socket = connect(Number(port), hostname);
+    let response = "";
+    let settled = false;
+    const finish = (closedByServer: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ response, closedByServer });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on("data", (d) => { response += d.toString("latin1"); });
+    socket.on("error", () => finish(true));
+    socket.on("close", () => finish(true));
+    socket.on("connect", () => {
+      socket.write(`${head}\r\n\r\n`);
+      socket.write(bodyStart);
+    });
+  });
+}
+
+/** A socket that sent one complete keep-alive request and got its answer (so the server counts it), kept open. */
+export function idleConnection(url: string): Promise<Socket> {
+  const { hostname, port, host } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    socket.once("error", reject);
+    socket.once("close", () => reject(new Error("closed by the server")));
+    socket.once("data", () => {
+      socket.removeAllListeners("close");
+      socket.removeAllListeners("error");
+      socket.on("error", () => {});
+      resolve(socket);
+    });
+    socket.on("connect", () => socket.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\nConnection: keep-alive\r\n\r\n`));
+  });
+}

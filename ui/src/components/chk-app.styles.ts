@@ -17,6 +17,7 @@ export const appStyles = css`
   .save-state.saving, .save-state.loading { color: var(--chk-info); }
   .save-state.conflict, .save-state.invalid, .save-state.error { color: var(--chk-error); }
   .save-state .rv { color: var(--chk-fg-faint); font-family: var(--chk-mono); font-size: 11px; }
+  .validation-busy { font-size: 12px; color: var(--chk-warn); }
   .user { font-size: 12px; color: var(--chk-fg-muted); }
   .local { background: #1f2a36; color: #a9cdf0; border-bottom: 1px solid #2d4257; padding: 3px 12px; font-size: 12px; }
   .local::before { content: ""; display: inline-block; width: 7px; height: 7px; border-radius: 50%; background: #61afef; margin-right: 8px; vertical-align: 1px; }

@@ -5,7 +5,7 @@
  * for the WebSocket); this element wires them to the views and owns the layout.
  */
 import { css, html, LitElement, nothing } from "lit";
-import { ApiClient, ApiRequestError, UnauthorizedError } from "../controllers/api.ts";
+import { ApiClient, ApiRequestError, BusyError, SupersededError, UnauthorizedError } from "../controllers/api.ts";
 import { LogStreamController, type RefusalVerdict } from "../controllers/log-stream.ts";
 import { SourceSession } from "../controllers/source-session.ts";
 import { controls } from "../lib/styles.ts";
@@ -53,6 +53,7 @@ export class ChkApp extends LitElement {
     revisionsRefresh: { state: true },
     hideRejection: { state: true },
     editorError: { state: true },
+    validationBusy: { state: true },
   };
   declare session: Session | undefined;
   declare items: ReconcilerSummary[];
@@ -64,6 +65,8 @@ export class ChkApp extends LitElement {
   declare revisionsRefresh: number;
   declare hideRejection: string;
   declare editorError: string;
+  /** "validation is busy, retrying in N s" while the server answers 429; "" otherwise. */
+  declare validationBusy: string;
 
   readonly api = new ApiClient();
   readonly source = new SourceSession(this, this.api);
@@ -74,6 +77,8 @@ export class ChkApp extends LitElement {
     onRefused: () => this.logAccess(),
   });
   private summaryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by each validation: an older one waiting to retry gives up. */
+  private validationSeq = 0;
 
   constructor() {
     super();
@@ -87,6 +92,7 @@ export class ChkApp extends LitElement {
     this.revisionsRefresh = 0;
     this.hideRejection = "";
     this.editorError = "";
+    this.validationBusy = "";
   }
 
   static override styles = [controls, appStyles];
@@ -253,9 +259,35 @@ export class ChkApp extends LitElement {
     return this.summary?.permissions.update ?? false;
   }
 
+  /**
+   * Diagnostics for `file` with `text`. Only people who may update the reconciler may
+   * validate (the server answers 403 otherwise). A 429 is not an error: the status bar
+   * counts down the server's Retry-After and the same text is sent again, unless a newer
+   * validation started meanwhile. A 409 `Superseded` means a newer one answers instead.
+   */
   private validate = async (file: string, text: string): Promise<Diagnostic[]> => {
-    const res = await this.api.validate({ ...this.source.files, [file]: text });
-    return res.diagnostics.filter((d) => d.file === file);
+    if (!this.canUpdate) return [];
+    const seq = ++this.validationSeq;
+    const [namespace = "", name = ""] = this.source.key.split("/");
+    const files = { ...this.source.files, [file]: text };
+    for (;;) {
+      try {
+        const res = await this.api.validate({ namespace, name }, files);
+        if (seq === this.validationSeq) this.validationBusy = "";
+        return res.diagnostics.filter((d) => d.file === file);
+      } catch (err: unknown) {
+        if (err instanceof SupersededError) return [];
+        if (!(err instanceof BusyError)) {
+          if (seq === this.validationSeq) this.validationBusy = "";
+          throw err;
+        }
+        for (let left = err.retryAfterSeconds; left > 0 && seq === this.validationSeq; left--) {
+          this.validationBusy = `validation is busy, retrying in ${left} s`;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        if (seq !== this.validationSeq) return [];
+      }
+    }
   };
 
   override render() {
@@ -275,6 +307,7 @@ export class ChkApp extends LitElement {
         <chk-reconciler-picker .items=${this.items} selected=${this.selected} @chk-pick=${(e: CustomEvent<{ key: string }>) => void this.open(e.detail.key)}></chk-reconciler-picker>
         <chk-status-badge .summary=${summary}></chk-status-badge>
         <span class="spacer"></span>
+        ${this.validationBusy ? html`<span class="validation-busy" role="status" data-testid="validation-busy">${this.validationBusy}</span>` : nothing}
         <span class="save-state ${state}" data-testid="save-state" data-state=${state} role="status" title=${s.error}>
           ${state === "error" && s.loadError ? `Could not load: ${s.loadError}` : SAVE_LABEL[state]}${state === "saved" && s.resourceVersion ? html` <span class="rv">rv ${s.resourceVersion}</span>` : nothing}</span>
         <button class="primary" data-testid="save" ?disabled=${!this.canUpdate || !s.source || state === "saving" || state === "conflict"}

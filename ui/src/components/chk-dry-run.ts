@@ -4,7 +4,7 @@
  * it would produce, beside what is live as a diff. Nothing is written to the cluster.
  */
 import { css, html, LitElement, nothing, type PropertyValues } from "lit";
-import type { ApiClient } from "../controllers/api.ts";
+import { BusyError, type ApiClient } from "../controllers/api.ts";
 import { controls } from "../lib/styles.ts";
 import type { DryRunRequest, DryRunResponse, ResourceRef } from "../protocol.ts";
 import "./chk-diff.ts";
@@ -91,7 +91,8 @@ export class ChkDryRun extends LitElement {
   /** Runs the dry run with the current selection. */
   async run(): Promise<void> {
     if (!this.api || this.busy) return;
-    const req: DryRunRequest = { files: this.files };
+    const [rns = "", rname = ""] = this.reconciler.split("/");
+    const req: DryRunRequest = { files: this.files, reconciler: { namespace: rns, name: rname } };
     if (this.target === PASTE) {
       if (!this.yaml.trim()) {
         this.error = "Paste a resource (YAML or JSON) first.";
@@ -108,7 +109,9 @@ export class ChkDryRun extends LitElement {
       this.result = await this.api.dryRun(req);
     } catch (err: unknown) {
       this.result = undefined;
-      this.error = err instanceof Error ? err.message : String(err);
+      this.error = err instanceof BusyError
+        ? `dry runs are busy, try again in ${err.retryAfterSeconds} s`
+        : err instanceof Error ? err.message : String(err);
     } finally {
       this.busy = false;
     }

@@ -1,7 +1,8 @@
 /**
  * A small typed client for the editor's REST API (see protocol.ts). Every non-2xx
  * answer is `ApiError` JSON and becomes an `ApiRequestError` (or a subclass for the
- * answers the UI treats specially: 401, 409 on save, 422 with diagnostics). Network
+ * answers the UI treats specially: 401, 409 on save, 422 with diagnostics, 429 with
+ * its Retry-After, 409 `Superseded` of a validation a newer one replaced). Network
  * failures become an `ApiRequestError` with status 0. Paths are relative to the page,
  * so the UI also works behind a path prefix (e.g. `kubectl proxy`).
  */
@@ -10,6 +11,7 @@ import type {
   Diagnostic,
   DryRunRequest,
   DryRunResponse,
+  ReconcilerRef,
   ReconcilerSource,
   ReconcilerSummary,
   ResourceRef,
@@ -47,6 +49,30 @@ export class ConflictError extends ApiRequestError {
     super(body.status, body.reason, body.message, body.diagnostics ?? []);
     this.current = current;
   }
+}
+
+/** 429: the server is busy (the editor lane is full); try again after `retryAfterSeconds`. */
+export class BusyError extends ApiRequestError {
+  override name = "BusyError";
+  readonly retryAfterSeconds: number;
+  constructor(reason: string, message: string, retryAfterSeconds: number) {
+    super(429, reason, message);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** 409 `Superseded`: a newer validation of the same file replaced this one; its answer is the one that counts. */
+export class SupersededError extends ApiRequestError {
+  override name = "SupersededError";
+}
+
+/** The seconds of a Retry-After header (seconds or an HTTP date); 5 when missing or unreadable. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number {
+  if (header === null || header.trim() === "") return 5;
+  const n = Number(header);
+  if (Number.isFinite(n)) return Math.min(300, Math.max(1, Math.ceil(n)));
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? 5 : Math.min(300, Math.max(1, Math.ceil((at - now) / 1000)));
 }
 
 /** 422: the source does not compile; `diagnostics` says where. Saving with `force` skips it. */
@@ -88,7 +114,7 @@ export class ApiClient {
       /* not JSON: handled below */
     }
     if (res.ok) return json as T;
-    throw toError(res.status, json, text);
+    throw toError(res.status, json, text, res.headers.get("retry-after"));
   }
 
   session(): Promise<Session> {
@@ -118,21 +144,23 @@ export class ApiClient {
   async resources(ns: string, name: string): Promise<ResourceRef[]> {
     return (await this.request<{ items: ResourceRef[] }>("GET", path(ns, name, "/resources"))).items;
   }
-  validate(files: Record<string, string>, signal?: AbortSignal): Promise<ValidateResponse> {
-    return this.request("POST", "api/validate", { files }, signal);
+  validate(reconciler: ReconcilerRef, files: Record<string, string>, signal?: AbortSignal): Promise<ValidateResponse> {
+    return this.request("POST", "api/validate", { files, reconciler }, signal);
   }
   dryRun(req: DryRunRequest): Promise<DryRunResponse> {
     return this.request("POST", "api/dry-run", req);
   }
 }
 
-function toError(status: number, json: unknown, text: string): ApiRequestError {
+function toError(status: number, json: unknown, text: string, retryAfter: string | null): ApiRequestError {
   const body = (json as Partial<SaveConflict> | undefined)?.error;
+  if (status === 429) return new BusyError(body?.reason ?? "TooManyRequests", body?.message ?? "the server is busy", retryAfterSeconds(retryAfter));
   if (!body || typeof body !== "object") {
     return new ApiRequestError(status, "HttpError", text.trim().slice(0, 200) || `HTTP ${status}`);
   }
   const diagnostics = body.diagnostics ?? [];
   if (status === 401) return new UnauthorizedError(status, body.reason, body.message, diagnostics);
+  if (status === 409 && body.reason === "Superseded") return new SupersededError(status, body.reason, body.message, diagnostics);
   if (status === 409) return new ConflictError(body, (json as Partial<SaveConflict>).current);
   if (status === 422) return new InvalidSourceError(status, body.reason, body.message, diagnostics);
   return new ApiRequestError(status, body.reason, body.message, diagnostics);
