@@ -1,34 +1,53 @@
 /**
  * Throughput and latency for N MyResources (create -> status Ready), all contenders on
- * one private control plane in the same run, each in its own namespace:
+ * one private control plane in the same run, each run in fresh namespaces:
  *
- *   floor      the same API writes (child ConfigMap by server-side apply + status merge
- *              patch per resource) issued directly by a plain client, resources created
- *              beforehand, at several concurrencies; the best is what this control plane
- *              allows.
- *   baseline   the seed's way: @dot-i/k8s-operator, logic in-process (baseline-operator.ts).
- *   chakrator  this operator, reconciler samples/01-message in the sandbox.
+ *   floor        the same API writes (child ConfigMap by server-side apply + status merge
+ *                patch per resource) issued directly by a plain client, resources created
+ *                beforehand, at two concurrencies; the best is what this control plane allows.
+ *   chakrator    this operator as the image runs it (`node operator/src/main.ts`, its own
+ *                process tree), reconciler samples/01-message in the sandbox.
+ *   cr-defaults  the controller-runtime peer (crpeer/main.go), For + Owns, no predicates.
+ *   cr-filtered  the same peer with Chakrator's own-write echo filtering and predicates.
+ *   baseline     the seed's way, in this process (baseline-operator.ts); first repetition only.
  *
- * Two shapes: "backlog" (N resources exist, then the contender starts: same writes as the
- * floor; the rate is N over first-Ready..last-Ready, start-up reported apart) and "create" (the contender runs, N resources are created at once: end-to-end
- * latency per resource from its create to its Ready). Usage:
- *   node operator/bench/throughput.bench.ts [N=1000]
+ * Both peers and Chakrator run the same number of concurrent reconciles
+ * (CHAKRATOR_WORKERS, default 32). Contenders run one at a time, and the order is
+ * reversed on every other repetition, so that neither side always runs on a fresher
+ * or a fuller control plane; each run's objects are deleted afterwards.
+ *
+ * Two shapes: "backlog" (N resources exist, then the contender starts: the rate is N over
+ * first-Ready..last-Ready, start-up reported apart) and "create" (the contender runs and
+ * has made one warm-up resource Ready; N resources are created at once: end-to-end latency
+ * per resource from its create to its Ready).
+ *
+ * Writes are counted from the API server's audit log (contenders.ts), the same way for
+ * every contender; reconciles from each side's own metrics. Usage:
+ *   node operator/bench/throughput.bench.ts [N=1000] [repetitions=2]
  */
-import { ControlPlane } from "../testenv/controlplane.ts";
-import { installCrds, kubeConfig, pool, sampleSource } from "../testenv/index.ts";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ControlPlane, freePort } from "../testenv/controlplane.ts";
+import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
-import { Operator } from "../src/operator.ts";
-import { LogBus } from "../src/telemetry/log.ts";
 import { BaselineOperator, reconcileMessage } from "./baseline-operator.ts";
+import { auditArgs, clearNamespace, formatCounts, installReconciler, startChakrator, writeCounts } from "./contenders.ts";
+import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 1000);
+const REPS = Number(process.argv[3] ?? 2);
+const WORKERS = Number(process.env.CHAKRATOR_WORKERS ?? 32);
 const mr = { apiVersion: "example.com/v1", kind: "MyResource" } as const;
 type Mr = KubeObject & { spec: { message: string }; status?: { conditions?: Array<{ type: string; status: string }> } };
+type Contender = "chakrator" | "cr-defaults" | "cr-filtered";
 
-
-const cp = await ControlPlane.start();
-const results: string[] = [];
+const peerBin = await ensurePeer();
+const auditDir = mkdtempSync(join(tmpdir(), "chakrator-bench-"));
+const audit = auditArgs(auditDir);
+const cp = await ControlPlane.start({ apiserverArgs: audit.args });
 try {
   await installCrds(cp.info);
   const client = KubeClient.fromKubeConfig(kubeConfig(cp.info));
@@ -45,104 +64,153 @@ try {
   await watcher.synced;
 
   const namespace = async (name: string) => { await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name } }); return name; };
+  const names = Array.from({ length: N }, (_, i) => `r-${i}`);
+  const createOne = async (ns: string, name: string, message: string) => {
+    await client.create({ ...mr, metadata: { name, namespace: ns }, spec: { message } });
+    createdAt.set(`${ns}/${name}`, performance.now());
+  };
   const createAll = async (ns: string) => {
     const t0 = performance.now();
-    await pool(Array.from({ length: N }, (_, i) => i), 32, async (i) => {
-      await client.create({ ...mr, metadata: { name: `r-${i}`, namespace: ns }, spec: { message: `message ${i}` } });
-      createdAt.set(`${ns}/r-${i}`, performance.now());
-    });
+    await pool(names, 32, (name) => createOne(ns, name, `message ${name}`));
     return t0;
   };
-  const allReady = async (ns: string) => {
-    const keys = Array.from({ length: N }, (_, i) => `${ns}/r-${i}`);
-    while (!keys.every((k) => readyAt.has(k))) await new Promise((r) => setTimeout(r, 20));
+  /** Waits until every key is Ready; fails if the contender's process `proc` has exited meanwhile. */
+  const untilReady = async (keys: string[], proc?: ChildProcess) => {
+    while (!keys.every((k) => readyAt.has(k))) {
+      if (proc && proc.exitCode !== null) throw new Error(`the contender exited (code ${proc.exitCode}) with ${keys.filter((k) => !readyAt.has(k)).length} resources not Ready`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     return Math.max(...keys.map((k) => readyAt.get(k)!));
   };
+  const allReady = (ns: string, proc?: ChildProcess) => untilReady(names.map((n) => `${ns}/${n}`), proc);
   /** Steady-state rate: N over the time from the first resource Ready to the last (start-up excluded). */
   const steady = (ns: string) => {
-    const t = Array.from({ length: N }, (_, i) => readyAt.get(`${ns}/r-${i}`)!);
+    const t = names.map((n) => readyAt.get(`${ns}/${n}`)!);
     return { rate: N / ((Math.max(...t) - Math.min(...t)) / 1000), first: Math.min(...t) };
   };
-  const latency = (ns: string) => {
-    const l = Array.from({ length: N }, (_, i) => readyAt.get(`${ns}/r-${i}`)! - createdAt.get(`${ns}/r-${i}`)!).sort((a, b) => a - b);
-    return `latency p50 ${l[Math.floor(N / 2)]!.toFixed(0)} ms, p95 ${l[Math.floor(N * 0.95)]!.toFixed(0)} ms, max ${l.at(-1)!.toFixed(0)} ms`;
-  };
-  const rate = (ms: number) => N / (ms / 1000);
-  const report = (line: string) => { results.push(line); console.log(line); };
+  const latencies = (ns: string) => names.map((n) => readyAt.get(`${ns}/${n}`)! - createdAt.get(`${ns}/${n}`)!).sort((a, b) => a - b);
+  const pct = (l: number[], p: number) => l[Math.min(l.length - 1, Math.floor(l.length * p))]!;
 
-  // Floor: the writes alone.
-  let floor = 0;
-  for (const c of [8, 32, 96]) {
-    const ns = await namespace(`floor-${c}`);
+  /** Starts one contender for `ns`; `reconciles()` reads its own count. */
+  const launch = async (who: Contender, ns: string) => {
+    if (who === "chakrator") {
+      await installReconciler(client, ns);
+      const p = startChakrator({ kubeconfig: cp.info.kubeconfig, namespace: ns, port: await freePort(), workers: WORKERS });
+      return { process: p.process, stop: p.stop, reconciles: () => p.metric("chakrator_reconciles_total") };
+    }
+    const p = startPeer(peerBin, { kubeconfig: cp.info.kubeconfig, namespace: ns, mode: who.slice(3) as PeerMode, workers: WORKERS, metricsPort: await freePort() });
+    return { process: p.process, stop: p.stop, reconciles: () => p.metric("controller_runtime_reconcile_total") };
+  };
+
+  interface Run { backlog: number; startup: number; create: number; p50: number; p95: number; reconciles: [number, number] }
+  const runs: Record<Contender, Run[]> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
+  const floors: number[] = [];
+
+  const runContender = async (who: Contender, rep: number) => {
+    const ns = await namespace(`${who}-backlog-${rep}`);
     await createAll(ns);
-    const list = await client.list<Mr>(mr.apiVersion, mr.kind, { namespace: ns });
-    await pool(list.items, c, async (res) => {
-      const { child, status } = reconcileMessage(res as never);
-      await client.apply(child as KubeObject, { fieldManager: "floor", force: true });
-      await client.patch(mr.apiVersion, mr.kind, res.metadata.name, ns, { status }, "merge", "status");
-    });
-    await allReady(ns);
-    const r = steady(ns).rate;
-    floor = Math.max(floor, r);
-    report(`floor      concurrency ${String(c).padStart(3)}: ${r.toFixed(0).padStart(5)} resources/s`);
+    const t0 = performance.now();
+    const a = await launch(who, ns);
+    await allReady(ns, a.process);
+    await new Promise((r) => setTimeout(r, 1_000)); // let echoes of the last writes arrive (and cost what they cost)
+    const backlogReconciles = await a.reconciles();
+    await a.stop();
+    const { rate: backlog, first } = steady(ns);
+
+    const ns2 = await namespace(`${who}-create-${rep}`);
+    const b = await launch(who, ns2);
+    await createOne(ns2, "warm-up", "warm-up");
+    await untilReady([`${ns2}/warm-up`], b.process);
+    const c0 = await createAll(ns2);
+    const create = N / (((await allReady(ns2, b.process)) - c0) / 1000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const createReconciles = await b.reconciles();
+    await b.stop();
+    const l = latencies(ns2);
+    const run: Run = { backlog, startup: first - t0, create, p50: pct(l, 0.5), p95: pct(l, 0.95), reconciles: [backlogReconciles, createReconciles - 1] };
+    runs[who].push(run);
+    const counts = writeCounts(audit.log);
+    console.log(`${who.padEnd(12)} backlog ${backlog.toFixed(0).padStart(5)} resources/s (start-up ${run.startup.toFixed(0)} ms) | create ${create.toFixed(0).padStart(5)} resources/s, latency p50 ${run.p50.toFixed(0)} ms, p95 ${run.p95.toFixed(0)} ms, max ${l.at(-1)!.toFixed(0)} ms`);
+    console.log(`${"".padEnd(12)} writes (audit log): backlog ${formatCounts(counts.get(ns))}; create ${formatCounts(counts.get(ns2))} (incl. warm-up) | reconciles (own metrics): ${backlogReconciles} + ${run.reconciles[1]}`);
+    await clearNamespace(client, ns);
+    await clearNamespace(client, ns2);
+  };
+
+  const runFloor = async (rep: number) => {
+    let best = 0;
+    for (const c of [32, 96]) {
+      const ns = await namespace(`floor-${c}-${rep}`);
+      await createAll(ns);
+      const list = await client.list<Mr>(mr.apiVersion, mr.kind, { namespace: ns });
+      await pool(list.items, c, async (res) => {
+        const { child, status } = reconcileMessage(res as never);
+        await client.apply(child as KubeObject, { fieldManager: "floor", force: true });
+        await client.patch(mr.apiVersion, mr.kind, res.metadata.name, ns, { status }, "merge", "status");
+      });
+      await allReady(ns);
+      const r = steady(ns).rate;
+      best = Math.max(best, r);
+      console.log(`floor        concurrency ${String(c).padStart(3)}: ${r.toFixed(0).padStart(5)} resources/s | writes (audit log): ${formatCounts(writeCounts(audit.log).get(ns))}`);
+      await clearNamespace(client, ns);
+    }
+    floors.push(best);
+  };
+
+  const order: Array<"floor" | Contender> = ["floor", "chakrator", "cr-defaults", "cr-filtered"];
+  for (let rep = 0; rep < REPS; rep++) {
+    const thisOrder = rep % 2 === 0 ? order : [...order].reverse();
+    console.log(`--- repetition ${rep + 1}/${REPS}: ${thisOrder.join(", ")} (${N} resources, ${WORKERS} workers each)`);
+    for (const who of thisOrder) {
+      if (who === "floor") await runFloor(rep);
+      else await runContender(who, rep);
+    }
   }
 
-  // Baseline, the seed's way.
-  {
+  // Baseline, the seed's way, once: it cannot be stopped (the seed design exits the
+  // process when its watch ends), so it runs last.
+  let baseline: { backlog: number; create: number } | undefined;
+  if (process.env.BENCH_BASELINE !== "0") {
     process.env.KUBECONFIG = cp.info.kubeconfig;
     const ns = await namespace("baseline-backlog");
     await createAll(ns);
     const op = new BaselineOperator(ns);
-    const t0 = performance.now();
     await op.start();
     await allReady(ns);
-    const { rate: backlog, first } = steady(ns);
-    report(`baseline   start-up (start -> first Ready) ${(first - t0).toFixed(0)} ms`);
-    // Not stopped: the seed design exits the process when its watch ends (even by stop()).
+    const backlog = steady(ns).rate;
     const ns2 = await namespace("baseline-create");
-    const op2 = new BaselineOperator(ns2);
-    await op2.start();
+    await new BaselineOperator(ns2).start();
     const c0 = await createAll(ns2);
-    const create = rate((await allReady(ns2)) - c0);
-    report(`baseline   backlog ${backlog.toFixed(0).padStart(5)} resources/s | create ${create.toFixed(0).padStart(5)} resources/s, ${latency(ns2)}`);
-    results.push(`#baseline ${backlog} ${create}`);
+    const create = N / (((await allReady(ns2)) - c0) / 1000);
+    const l = latencies(ns2);
+    const counts = writeCounts(audit.log);
+    console.log(`baseline     backlog ${backlog.toFixed(0).padStart(5)} resources/s | create ${create.toFixed(0).padStart(5)} resources/s, latency p50 ${pct(l, 0.5).toFixed(0)} ms, p95 ${pct(l, 0.95).toFixed(0)} ms`);
+    console.log(`${"".padEnd(12)} writes (audit log): backlog ${formatCounts(counts.get(ns))}; create ${formatCounts(counts.get(ns2))}`);
+    baseline = { backlog, create };
   }
 
-  // Chakrator.
-  {
-    const start = async (ns: string) => {
-      // The seed sample without `finalize`: the contenders do the same writes (child + status), no finalizer.
-      const files = sampleSource("01-message");
-      files["reconciler.ts"] = files["reconciler.ts"]!.replace(/  finalize\(res, ctx\) \{[\s\S]*?\n  \},\n/, "");
-      if (files["reconciler.ts"]!.includes("finalize(")) throw new Error("could not strip finalize from the sample");
-      await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "message", namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: files });
-      return Operator.start({ kubeConfig: kubeConfig(cp.info), namespace: ns, log: new LogBus({ stdout: false }), workers: Number(process.env.CHAKRATOR_WORKERS ?? 32), sandbox: { poolSize: Number(process.env.CHAKRATOR_SANDBOX_POOL ?? 2) } });
-    };
-    const ns = await namespace("chakrator-backlog");
-    await createAll(ns);
-    const t0 = performance.now();
-    const op = await start(ns);
-    await allReady(ns);
-    const { rate: backlog, first } = steady(ns);
-    report(`chakrator  start-up (start -> first Ready, includes the cold compile) ${(first - t0).toFixed(0)} ms`);
-    await op.stop(1_000);
-    const ns2 = await namespace("chakrator-create");
-    const op2 = await start(ns2);
-    const c0 = await createAll(ns2);
-    const create = rate((await allReady(ns2)) - c0);
-    report(`chakrator  backlog ${backlog.toFixed(0).padStart(5)} resources/s | create ${create.toFixed(0).padStart(5)} resources/s, ${latency(ns2)}`);
-    await op2.stop(1_000);
-    const base = results.find((l) => l.startsWith("#baseline"))!.split(" ").map(Number);
-    report(`ratios     chakrator/baseline: backlog ${(backlog / base[1]!).toFixed(1)}x, create ${(create / base[2]!).toFixed(1)}x (target >= 3x)`);
-    report(`           chakrator/floor (backlog, same writes): ${((backlog / floor) * 100).toFixed(0)}% (target >= 70%)`);
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const m = (who: Contender, f: (r: Run) => number) => mean(runs[who].map(f));
+  const floor = mean(floors);
+  console.log(`--- means over ${REPS} repetitions (${N} resources)`);
+  for (const who of ["chakrator", "cr-defaults", "cr-filtered"] as const) {
+    console.log(`${who.padEnd(12)} backlog ${m(who, (r) => r.backlog).toFixed(0).padStart(5)} resources/s (${((m(who, (r) => r.backlog) / floor) * 100).toFixed(0)}% of the floor's ${floor.toFixed(0)}) | create ${m(who, (r) => r.create).toFixed(0).padStart(5)} resources/s, p50 ${m(who, (r) => r.p50).toFixed(0)} ms, p95 ${m(who, (r) => r.p95).toFixed(0)} ms | start-up ${m(who, (r) => r.startup).toFixed(0)} ms`);
   }
+  for (const peer of ["cr-defaults", "cr-filtered"] as const) {
+    const ratio = (f: (r: Run) => number) => (m("chakrator", f) / m(peer, f)).toFixed(2);
+    console.log(`ratio        chakrator/${peer}: backlog ${ratio((r) => r.backlog)}x, create ${ratio((r) => r.create)}x, p50 latency ${(m(peer, (r) => r.p50) / m("chakrator", (r) => r.p50)).toFixed(2)}x as fast${peer === "cr-filtered" ? " (target >= 1.00x)" : ""}`);
+  }
+  if (baseline) console.log(`ratio        chakrator/baseline: backlog ${(m("chakrator", (r) => r.backlog) / baseline.backlog).toFixed(1)}x, create ${(m("chakrator", (r) => r.create) / baseline.create).toFixed(1)}x`);
   watcher.stop();
   client.close();
+} catch (err: unknown) {
+  console.error(err);
+  process.exitCode = 1;
 } finally {
   // The baseline operators call process.exit(1) when their watch breaks as the control
   // plane stops; the figures are printed by then, so keep our own exit status.
   const exit = process.exit.bind(process);
   process.exit = (() => undefined) as typeof process.exit;
   await cp.stop();
-  exit(0);
+  rmSync(auditDir, { recursive: true, force: true });
+  exit(process.exitCode === undefined ? 0 : Number(process.exitCode));
 }

@@ -1,0 +1,189 @@
+/**
+ * What throughput.bench.ts and memory.bench.ts share: the contenders as separate
+ * processes (Chakrator as the image runs it, `node operator/src/main.ts`; the
+ * controller-runtime peer, crpeer.ts), the API server audit log that counts every
+ * contender's writes the same way, and RSS of a whole process tree.
+ *
+ * Write counts come from the audit log, not from the contenders' own counters, so
+ * each side is counted by the same neutral party: every create/update/patch of a
+ * ConfigMap or a MyResource, by namespace (each contender has its own), at stage
+ * ResponseComplete. A ConfigMap `patch` is a server-side apply (all contenders apply
+ * children that way); a `myresources/status` patch is the status write.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sampleSource } from "../testenv/index.ts";
+import type { KubeClient } from "../src/kube/client.ts";
+import { scrape } from "./crpeer.ts";
+
+/** kube-apiserver flags that write the audit log of our writes to `<dir>/audit.log`. */
+export function auditArgs(dir: string): { args: string[]; log: string } {
+  const policy = join(dir, "audit-policy.yaml");
+  writeFileSync(policy, [
+    "apiVersion: audit.k8s.io/v1",
+    "kind: Policy",
+    "omitStages: [RequestReceived, ResponseStarted]",
+    "rules:",
+    "  - level: Metadata",
+    "    verbs: [create, update, patch, delete, deletecollection]",
+    "    resources:",
+    "      - group: \"\"",
+    "        resources: [configmaps]",
+    "      - group: example.com",
+    "        resources: [myresources, myresources/status]",
+    "  - level: None",
+    "",
+  ].join("\n"));
+  const log = join(dir, "audit.log");
+  return { log, args: [`--audit-policy-file=${policy}`, `--audit-log-path=${log}`, "--audit-log-format=json", "--audit-log-maxsize=0", "--audit-log-mode=blocking"] };
+}
+
+export interface WriteCounts {
+  /** Server-side applies of ConfigMaps (children). */
+  applies: number;
+  /** Patches of myresources/status. */
+  statusPatches: number;
+  /** Other writes by the contender: ConfigMap creates/updates (revisions, the baseline's children), MyResource patches. */
+  other: number;
+  /** Writes the API server refused (409 and the like), included in the above. */
+  failed: number;
+}
+
+/**
+ * Writes per namespace from the audit log, leaving out the benchmark's own writes: the
+ * creates of MyResources and of the reconciler ConfigMap, and the cleanup deletes.
+ * The blocking backend has written an event before the API server answers, so the
+ * log is complete for every write that has been answered.
+ */
+export function writeCounts(auditLog: string): Map<string, WriteCounts> {
+  const out = new Map<string, WriteCounts>();
+  const text = readFileSync(auditLog, "utf8"); // rotation is off (--audit-log-maxsize=0)
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const e = JSON.parse(line) as { stage: string; verb: string; objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number } };
+    if (e.stage !== "ResponseComplete" || !e.objectRef?.namespace) continue;
+    const { resource, subresource, namespace, name } = e.objectRef;
+    if (e.verb === "create" && resource === "myresources") continue; // the benchmark's
+    if (e.verb === "create" && resource === "configmaps" && name === "message") continue; // the reconciler source
+    if (e.verb === "delete" || e.verb === "deletecollection") continue; // the benchmark's cleanup
+    const c = out.get(namespace) ?? { applies: 0, statusPatches: 0, other: 0, failed: 0 };
+    if (e.verb === "patch" && resource === "configmaps") c.applies++;
+    else if (e.verb === "patch" && resource === "myresources" && subresource === "status") c.statusPatches++;
+    else c.other++;
+    if ((e.responseStatus?.code ?? 200) >= 300) c.failed++;
+    out.set(namespace, c);
+  }
+  return out;
+}
+
+export function formatCounts(c: WriteCounts | undefined): string {
+  if (!c) return "no writes";
+  return `${c.applies} applies, ${c.statusPatches} status patches, ${c.other} other writes${c.failed ? `, ${c.failed} refused` : ""}`;
+}
+
+/** Resident set size (MiB) of `pid` and all its descendants, from /proc. */
+export function treeRss(pid: number): { total: number; byPid: Array<{ pid: number; name: string; mib: number }> } {
+  const byPid: Array<{ pid: number; name: string; mib: number }> = [];
+  const visit = (p: number) => {
+    let status: string;
+    try {
+      status = readFileSync(`/proc/${p}/status`, "utf8");
+    } catch {
+      return;
+    }
+    byPid.push({ pid: p, name: /Name:\s+(\S+)/.exec(status)?.[1] ?? "?", mib: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024 });
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch { /* gone */ }
+    for (const t of tasks) {
+      let kids = "";
+      try {
+        kids = readFileSync(`/proc/${p}/task/${t}/children`, "utf8");
+      } catch { /* gone */ }
+      for (const k of kids.trim().split(/\s+/).filter(Boolean)) visit(Number(k));
+    }
+  };
+  visit(pid);
+  return { total: byPid.reduce((a, p) => a + p.mib, 0), byPid };
+}
+
+/** The command line of a process (for naming the sandbox host and the compiler). */
+export function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).map((a) => a.split("/").at(-1)).join(" ");
+  } catch {
+    return "?";
+  }
+}
+
+/** The image's NODE_OPTIONS (Containerfile), unless CHAKRATOR_NODE_OPTIONS says otherwise. */
+export function imageNodeOptions(): string {
+  if (process.env.CHAKRATOR_NODE_OPTIONS !== undefined) return process.env.CHAKRATOR_NODE_OPTIONS;
+  const file = readFileSync(join(import.meta.dirname, "..", "..", "Containerfile"), "utf8");
+  return /NODE_OPTIONS="([^"]*)"/.exec(file)?.[1] ?? "";
+}
+
+/** samples/01-message without `finalize`, so all contenders make the same writes (no finalizer). */
+export function messageSource(): Record<string, string> {
+  const files = sampleSource("01-message");
+  files["reconciler.ts"] = files["reconciler.ts"]!.replace(/  finalize\(res, ctx\) \{[\s\S]*?\n  \},\n/, "");
+  if (files["reconciler.ts"]!.includes("finalize(")) throw new Error("could not strip finalize from the sample");
+  return files;
+}
+
+/** Creates the reconciler ConfigMap `message` in `namespace`. */
+export async function installReconciler(client: KubeClient, namespace: string): Promise<void> {
+  await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "message", namespace, labels: { "chakrator.dev/reconciler": "true" } }, data: messageSource() });
+}
+
+export interface ChakratorProcess {
+  process: ChildProcess;
+  metric(name: string): Promise<number>;
+  /** Resolves once the reconciler's revision is active. */
+  active(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `node operator/src/main.ts` for reconcilers in `namespace`, as the image runs
+ * it (NODE_OPTIONS from the Containerfile, inherited by the sandbox host and compiler).
+ */
+export function startChakrator(o: { kubeconfig: string; namespace: string; port: number; workers: number; env?: Record<string, string> }): ChakratorProcess {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "src", "main.ts")], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: imageNodeOptions(),
+      KUBECONFIG: o.kubeconfig,
+      CHAKRATOR_NAMESPACE: o.namespace,
+      CHAKRATOR_LISTEN: `127.0.0.1:${o.port}`,
+      CHAKRATOR_LOG_LEVEL: "warn",
+      CHAKRATOR_WORKERS: String(o.workers),
+      ...o.env,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const metric = (name: string) => scrape(`http://127.0.0.1:${o.port}/metrics`, name);
+  return {
+    process: child,
+    metric,
+    active: async () => {
+      while ((await metric("chakrator_active_revision")) < 1) {
+        if (child.exitCode !== null) throw new Error(`chakrator exited (${child.exitCode}) before its revision became active`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Removes a namespace's MyResources and ConfigMaps (there is no namespace controller), so later runs see a control plane of the same size. */
+export async function clearNamespace(client: KubeClient, namespace: string): Promise<void> {
+  await client.request("DELETE", `/apis/example.com/v1/namespaces/${namespace}/myresources`);
+  await client.request("DELETE", `/api/v1/namespaces/${namespace}/configmaps`);
+}
