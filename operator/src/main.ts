@@ -20,10 +20,14 @@
  *   CHAKRATOR_ADVERTISE_URL        this replica's editor as other replicas reach it, for the
  *                                  log relay (default: the listen address; in a pod, set it
  *                                  to http://$(POD_IP):8080)
+ *   CHAKRATOR_SERVICE              the operator's Service, "name" or "namespace/name": followers
+ *                                  relay logs only from a leader address among its
+ *                                  EndpointSlices (default in a pod: chakrator-editor in the
+ *                                  pod's namespace; elsewhere none: loopback addresses only)
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
  */
 import { KubeConfig } from "@kubernetes/client-node";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { runOperator } from "./run.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
@@ -53,6 +57,16 @@ try {
   process.exit(1);
 }
 
+/** `CHAKRATOR_SERVICE` ("name" or "namespace/name"; the namespace defaults to the pod's or the Lease's). */
+function relayService(value: string): { relayService?: { namespace: string; name: string } } {
+  if (value === "") return {};
+  const [first, second] = value.split("/");
+  if (second !== undefined) return { relayService: { namespace: first!, name: second } };
+  const podNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+  const namespace = env.CHAKRATOR_LEASE_NAMESPACE || (existsSync(podNamespaceFile) ? readFileSync(podNamespaceFile, "utf8").trim() : "default");
+  return { relayService: { namespace, name: first! } };
+}
+
 const [host = "127.0.0.1", portText = "8080"] = (env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080").split(/:(?=[^:]*$)/);
 const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
 const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? env.CHAKRATOR_AUTH : loopback ? "off" : "token";
@@ -72,6 +86,7 @@ await runOperator({
   },
   leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
   ...(env.CHAKRATOR_ADVERTISE_URL ? { advertiseUrl: env.CHAKRATOR_ADVERTISE_URL } : {}),
+  ...relayService(env.CHAKRATOR_SERVICE ?? (inCluster ? "chakrator-editor" : "")),
   lease: {
     ...(env.CHAKRATOR_LEASE_NAMESPACE ? { namespace: env.CHAKRATOR_LEASE_NAMESPACE } : {}),
     ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),

@@ -19,12 +19,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { Admission, AdmissionGate, admissionMetrics, type AdmissionOptions } from "./admission/index.ts";
 import { LeaderElector } from "./kube/leader.ts";
+import { OperatorPeers } from "./kube/peers.ts";
+import { RelayTokenSource } from "./kube/tokens.ts";
 import { Operator } from "./operator.ts";
 import type { SandboxOptions } from "./sandbox/index.ts";
 import { startServer } from "./server/index.ts";
 import type { LogBus } from "./telemetry/log.ts";
 import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
-import { LogRelay, serviceAccountToken } from "./telemetry/relay.ts";
+import { LogRelay } from "./telemetry/relay.ts";
 
 export interface RunOptions {
   kubeConfig: KubeConfig;
@@ -38,6 +40,11 @@ export interface RunOptions {
   leaderElection?: boolean;
   /** This replica's editor address as other replicas reach it (log relay); e.g. http://<pod IP>:8080. */
   advertiseUrl?: string;
+  /**
+   * The operator's Service: a follower relays logs only from an address in its
+   * EndpointSlices (kube/peers.ts). Without it, only from loopback addresses.
+   */
+  relayService?: { namespace: string; name: string };
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
@@ -121,7 +128,11 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
   log.info(`editor at ${server.url} (auth ${o.auth === "off" ? "off: loopback only" : "by Kubernetes bearer token"})`);
   const admission = o.admission ? await startAdmission(operator, o.admission, admissionGate, registry) : undefined;
 
-  const relay = new LogRelay({ bus: log, token: serviceAccountToken });
+  // Followers check the Lease's address against the operator's own pods and send an
+  // audience-bound token, never the operator's credentials (telemetry/relay.ts).
+  const peers = new OperatorPeers(operator.client, o.relayService);
+  const relayTokens = new RelayTokenSource(operator.client);
+  const relay = new LogRelay({ bus: log, refusal: (url) => peers.refusal(url), token: () => relayTokens.token(), onProblem: (message) => log.warn(message) });
   if (leaderElection) {
     const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
     elector = new LeaderElector({
@@ -156,6 +167,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       },
       onError: (err) => log.warn(`leader election: ${err instanceof Error ? err.message : String(err)}`),
     });
+    log.info(`log relay: followers accept a leader address only among ${peers.describe()}`);
     void elector.run();
   } else {
     metrics.leader.set(undefined, 1);
