@@ -78,8 +78,8 @@ describe("manifests", () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
       "ClusterRole/chakrator", "ClusterRoleBinding/chakrator", "ConfigMap/message-reconciler", "CustomResourceDefinition/myresources.example.com",
-      "Deployment/chakrator", "Namespace/chakrator-system", "Role/chakrator-leader-election", "RoleBinding/chakrator-leader-election",
-      "Service/chakrator-editor", "ServiceAccount/chakrator",
+      "Deployment/chakrator", "Namespace/chakrator-system", "Role/chakrator-leader-election", "Role/chakrator-webhook-tls",
+      "RoleBinding/chakrator-leader-election", "RoleBinding/chakrator-webhook-tls", "Service/chakrator-editor", "Service/chakrator-webhook", "ServiceAccount/chakrator",
     ]);
     for (const o of objects) {
       if (!["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) assert.equal(o.metadata.namespace, "chakrator-system", `${o.kind} ${o.metadata.name}`);
@@ -110,7 +110,8 @@ describe("manifests", () => {
     assert.equal(env.CHAKRATOR_LISTEN, "0.0.0.0:8080");
     assert.equal(env.CHAKRATOR_LEADER_ELECTION, "true");
     assert.equal(env.CHAKRATOR_NAMESPACE, "chakrator-system", "only ConfigMaps in the operator's namespace define reconcilers");
-    assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+    assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }, { name: "webhook", containerPort: 9443, protocol: "TCP" }]);
+    assert.equal(env.CHAKRATOR_WEBHOOK_SERVICE, "chakrator-webhook");
     assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "http" });
     assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
     assert.equal(c.resources.limits.memory, "768Mi", "room for the operator, the sandbox host and the compiler (see the comment)");
@@ -122,13 +123,19 @@ describe("manifests", () => {
     assert.equal(svc.metadata.name, "chakrator-editor");
     assert.deepEqual(svc.spec.ports.map((p: { port: number; targetPort: string }) => [p.port, p.targetPort]), [[80, "http"]]);
     assert.deepEqual(svc.spec.selector, deployment.spec.selector.matchLabels);
+    const webhook = byKind("Service").find((s) => s.metadata.name === "chakrator-webhook")!;
+    assert.deepEqual(webhook.spec.ports.map((p: { port: number; targetPort: string }) => [p.port, p.targetPort]), [[443, "webhook"]]);
+    assert.deepEqual(webhook.spec.selector, deployment.spec.selector.matchLabels);
   });
 
-  it("grant no wildcards and nothing on Secrets", () => {
+  it("grant no wildcards, and on Secrets only the webhook's own, in the operator's namespace", () => {
     for (const role of [...byKind("ClusterRole"), ...byKind("Role")]) {
       for (const rule of role.rules) {
         for (const field of ["apiGroups", "resources", "verbs"]) assert.ok(!rule[field].includes("*"), `${role.metadata.name}: ${JSON.stringify(rule)}`);
-        assert.ok(!rule.resources.includes("secrets"), `${role.metadata.name} grants secrets`);
+        if (rule.resources.includes("secrets")) {
+          assert.equal(role.kind, "Role", "Secrets only in the operator's namespace");
+          assert.ok(rule.verbs.every((v: string) => v === "create") || (rule.resourceNames?.join() === "chakrator-webhook-tls" && rule.verbs.join() === "get,update"), JSON.stringify(rule));
+        }
         assert.ok(!rule.verbs.includes("escalate") && !rule.verbs.includes("bind") && !rule.verbs.includes("impersonate"));
       }
     }
@@ -282,11 +289,29 @@ describe("manifests", () => {
       };
       const ns = await testNamespace(info, "rbac-deny");
       await forbidden("Secrets", () => sa.list("v1", "Secret", { namespace: ns }));
+      await forbidden("another Secret of its own namespace", () => sa.get("v1", "Secret", "someone-else", "chakrator-system"));
       await forbidden("a Lease elsewhere", () => sa.create({ apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name: "chakrator-leader", namespace: ns }, spec: {} }));
       await forbidden("another Lease's get", () => sa.get("coordination.k8s.io/v1", "Lease", "someone-else", "chakrator-system"));
       await forbidden("Roles", () => sa.create({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "x", namespace: ns }, rules: [] }));
       await forbidden("Pods", () => sa.list("v1", "Pod", { namespace: ns }));
       await forbidden("a new MyResource", () => sa.create({ apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: "x", namespace: ns }, spec: { message: "x" } }));
+    });
+
+    it("lets the ServiceAccount keep the webhook's certificate Secret and webhook configurations", async () => {
+      await admin.delete("v1", "Secret", "chakrator-webhook-tls", "chakrator-system");
+      const secret = { apiVersion: "v1", kind: "Secret", metadata: { name: "chakrator-webhook-tls", namespace: "chakrator-system" }, type: "Opaque", data: { a: "YQ==" } };
+      await sa.create(secret);
+      const got = (await sa.get("v1", "Secret", "chakrator-webhook-tls", "chakrator-system"))!;
+      await sa.replace({ ...got, data: { a: "Yg==" } });
+      const config = {
+        apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingWebhookConfiguration", metadata: { name: "chakrator.rbac-test", labels: { "chakrator.dev/instance": "rbac-test" } },
+        webhooks: [{ name: "x.rbac-test.validate.chakrator.dev", admissionReviewVersions: ["v1"], sideEffects: "None", failurePolicy: "Ignore", clientConfig: { url: "https://127.0.0.1:1/x" }, rules: [{ apiGroups: ["example.com"], apiVersions: ["v1"], resources: ["nothings"], operations: ["CREATE"] }] }],
+      };
+      await sa.apply(config, { fieldManager: "chakrator", force: true });
+      await sa.apply(config, { fieldManager: "chakrator", force: true });
+      assert.equal((await sa.list("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", { labelSelector: "chakrator.dev/instance=rbac-test" })).items.length, 1);
+      assert.equal(await sa.delete("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "chakrator.rbac-test"), true);
+      await admin.delete("v1", "Secret", "chakrator-webhook-tls", "chakrator-system");
     });
 
     describe("the operator with the ServiceAccount's token", () => {

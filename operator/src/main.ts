@@ -25,6 +25,14 @@
  *                                  EndpointSlices (default in a pod: chakrator-editor in the
  *                                  pod's namespace; elsewhere none: loopback addresses only)
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
+ *   CHAKRATOR_WEBHOOK              "off" to serve no admission webhooks (default on)
+ *   CHAKRATOR_WEBHOOK_LISTEN       the webhook's HTTPS address (default: in a pod 0.0.0.0:9443;
+ *                                  elsewhere 127.0.0.1:0, a free loopback port)
+ *   CHAKRATOR_WEBHOOK_SERVICE      the Service the API server calls the webhook through,
+ *                                  "name" or "namespace/name" (port 443); without it the
+ *                                  webhook configurations carry a url of the listen address
+ *   CHAKRATOR_WEBHOOK_NAMESPACE    where the certificate Secret lives (default: the pod's
+ *                                  namespace, else CHAKRATOR_LEASE_NAMESPACE, else "default")
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { existsSync, readFileSync } from "node:fs";
@@ -47,6 +55,23 @@ function int(name: string, fallback: number): number {
 }
 
 const inCluster = existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token") && !env.KUBECONFIG;
+
+/** The admission webhook settings (CHAKRATOR_WEBHOOK*). */
+function webhookSettings(): Pick<Parameters<typeof runOperator>[0], "admission"> {
+  if (env.CHAKRATOR_WEBHOOK === "off") return {};
+  const namespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+  const namespace = env.CHAKRATOR_WEBHOOK_NAMESPACE || (existsSync(namespaceFile) ? readFileSync(namespaceFile, "utf8").trim() : env.CHAKRATOR_LEASE_NAMESPACE || "default");
+  const [listenHost = "127.0.0.1", listenPort = "0"] = (env.CHAKRATOR_WEBHOOK_LISTEN ?? (inCluster ? "0.0.0.0:9443" : "127.0.0.1:0")).split(/:(?=[^:]*$)/);
+  const service = env.CHAKRATOR_WEBHOOK_SERVICE ?? "";
+  const [first = "", second] = service.split("/");
+  return {
+    admission: {
+      listen: { host: listenHost, port: Number(listenPort) },
+      namespace,
+      ...(service ? { service: { namespace: second !== undefined ? first : namespace, name: second ?? first, port: 443 } } : {}),
+    },
+  };
+}
 const kubeConfig = new KubeConfig();
 try {
   if (inCluster) kubeConfig.loadFromCluster();
@@ -92,4 +117,5 @@ await runOperator({
     ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),
   },
   shutdownGraceMs: int("CHAKRATOR_SHUTDOWN_GRACE_MS", 20_000),
+  ...webhookSettings(),
 });
