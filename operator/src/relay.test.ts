@@ -12,15 +12,18 @@
 //    audience-bound token (TokenReview with the relay audience).
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
+import { parseAllDocuments } from "yaml";
 import { eventually, freePort, installCrds, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../testenv/index.ts";
 import { KubeApiError, KubeClient, type KubeObject } from "./kube/client.ts";
+import { OperatorPeers } from "./kube/peers.ts";
+import { RelayTokenSource } from "./kube/tokens.ts";
 
 interface Proc { child: ChildProcess; url: string; lines: Array<Record<string, unknown>> }
 type Lease = KubeObject & { spec: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string } };
@@ -186,5 +189,25 @@ export default {
     assert.ok(!logged(b, /refused the log stream/), "the leader admitted the follower");
     assert.ok(!b.lines.some((l) => l.message === "begin"), "the follower did not reconcile");
     assert.equal(loopbackSeen.length > 0, true);
+  });
+
+  it("needs no more than the shipped RBAC: a relay token for its own ServiceAccount only, and the EndpointSlices of its namespace", async () => {
+    const manifests = join(import.meta.dirname, "..", "..", "manifests");
+    for (const file of ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml"]) {
+      for (const doc of parseAllDocuments(readFileSync(join(manifests, file), "utf8"))) await admin.apply(doc.toJS() as KubeObject, { fieldManager: "chakrator-tests", force: true });
+    }
+    const token = (await eventually(() => admin.request<{ status: { token: string } }>("POST", "/api/v1/namespaces/chakrator-system/serviceaccounts/chakrator/token", {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
+    }), 10_000, "a ServiceAccount token")).status.token;
+    const sa = KubeClient.fromKubeConfig(kubeConfig(info, token));
+    try {
+      assert.ok(await new RelayTokenSource(sa).token(), "a relay token for itself");
+      assert.match((await new OperatorPeers(sa, { namespace: "chakrator-system", name: "chakrator-editor" }).refusal("http://10.0.0.9:8080"))!, /is not the address of a pod/, "it may list the EndpointSlices");
+      const forbidden = (call: () => Promise<unknown>) => assert.rejects(call, (err: unknown) => err instanceof KubeApiError && err.status === 403);
+      await forbidden(() => sa.request("POST", "/api/v1/namespaces/chakrator-system/serviceaccounts/default/token", { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: ["chakrator.dev/relay"] } } }));
+      await forbidden(() => sa.list("discovery.k8s.io/v1", "EndpointSlice", { namespace: ns }));
+    } finally {
+      sa.close();
+    }
   });
 });
