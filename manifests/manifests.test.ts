@@ -78,8 +78,8 @@ describe("manifests", () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
       "ClusterRole/chakrator", "ClusterRoleBinding/chakrator", "ConfigMap/message-reconciler", "CustomResourceDefinition/myresources.example.com",
-      "Deployment/chakrator", "Namespace/chakrator-system", "Role/chakrator-leader-election", "Role/chakrator-webhook-tls",
-      "RoleBinding/chakrator-leader-election", "RoleBinding/chakrator-webhook-tls", "Service/chakrator-editor", "Service/chakrator-webhook", "ServiceAccount/chakrator",
+      "Deployment/chakrator", "Namespace/chakrator-system", "Role/chakrator-leader-election", "Role/chakrator-relay", "Role/chakrator-webhook-tls",
+      "RoleBinding/chakrator-leader-election", "RoleBinding/chakrator-relay", "RoleBinding/chakrator-webhook-tls", "Service/chakrator-editor", "Service/chakrator-webhook", "ServiceAccount/chakrator",
     ]);
     for (const o of objects) {
       if (!["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) assert.equal(o.metadata.namespace, "chakrator-system", `${o.kind} ${o.metadata.name}`);
