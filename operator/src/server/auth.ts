@@ -1,5 +1,5 @@
 /**
- * Who is asking: the editor is as safe as kubectl (DESIGN "Auth").
+ * Who is asking: the editor is as safe as kubectl (README "The editor", Security).
  *
  * With auth "token" a person signs in with a Kubernetes bearer token. The server checks
  * it with a TokenReview (made by the operator), keeps it in an HttpOnly, SameSite=Strict

@@ -22,7 +22,7 @@
  * read), headers must arrive within 10 s and the whole request within 30 s.
  *
  * The server reads the operator's state and writes ConfigMaps; it never reaches into
- * the engine's work (DESIGN "Data flows one way").
+ * the engine's work (README "How it works": data flows one way).
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";

@@ -10,7 +10,7 @@ import type { CompileResult, CompileSuccess, Diagnostic } from "./compile.ts";
 
 const compiler = new ReconcilerCompiler();
 
-/** The seed reconciler of DESIGN.md's contract section, verbatim. */
+/** The seed reconciler of the contract (README "Writing a reconciler"), with requeueAfterSeconds and finalize. */
 const SEED = `import type { Reconciler, Resource } from "chakrator";
 
 interface MyResource extends Resource {
@@ -65,7 +65,7 @@ function only(diags: Diagnostic[], code: number): Diagnostic {
 }
 
 describe("ReconcilerCompiler.compile: valid sources", () => {
-  it("compiles the DESIGN.md seed with no diagnostics into runnable ESM", async () => {
+  it("compiles the seed reconciler with no diagnostics into runnable ESM", async () => {
     const r = ok(compiler.compile({ "reconciler.ts": SEED }));
     assert.deepEqual(r.diagnostics, []);
     assert.equal(r.entry, "reconciler.ts");
