@@ -51,18 +51,52 @@ export interface Resource {
   [field: string]: unknown;
 }
 
-/** A child the reconciler wants to exist. Namespace defaults to the parent's. */
-export interface Child {
+/** The metadata a child must have (a name); namespace defaults to the parent's. */
+export interface ChildMetadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A child of a kind with no schema: any fields. Namespace defaults to the parent's. */
+export interface LooseChild {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
+  metadata: ChildMetadata;
   [field: string]: unknown;
 }
+
+/** An owned kind with no schema in the cluster: its name checked, its fields not. */
+export interface UntypedChild<A extends string = string, K extends string = string> extends LooseChild {
+  apiVersion: A;
+  kind: K;
+}
+
+/**
+ * The kinds this source's `for` and `owns` name, filled in by the compiler from the
+ * cluster's OpenAPI (module augmentation, one per compile). Empty, everything stays
+ * loose: then `Child` is {@link LooseChild} and the resource is `Resource`.
+ * - `for`: the `for` kind's generated type, when the cluster has its schema;
+ * - `owns`: the union of the `owns` kinds' generated types (an {@link UntypedChild}
+ *   for a kind with no schema), when every `owns` entry is a literal.
+ */
+export interface KindsInUse {}
+
+/** A generated kind as a child: its schema's fields, and a name. */
+export type TypedChild<T> = T extends unknown ? T & { metadata: ChildMetadata } : never;
+
+type OwnedKinds = KindsInUse extends { owns: infer O } ? O : never;
+
+/**
+ * A child the reconciler wants to exist. When every `owns` kind is known, a union of
+ * their generated types, so a misspelt or mistyped field is a type error at its line;
+ * otherwise {@link LooseChild}. Namespace defaults to the parent's.
+ */
+export type Child = [OwnedKinds] extends [never] ? LooseChild : TypedChild<OwnedKinds>;
+
+/** The `for` kind's generated type (with the fields every object has), or `Resource`. */
+export type ForResource = KindsInUse extends { for: infer F } ? F & Resource : Resource;
 
 /** Structured fields on a log record. */
 export type LogFields = Record<string, JsonValue | undefined>;
@@ -158,8 +192,11 @@ export type ValidateResult =
   | { allowed: true; warnings?: string[] }
   | { allowed: false; message: string; warnings?: string[] };
 
-/** The default export of `reconciler.ts`. */
-export interface Reconciler<R extends Resource = Resource> {
+/**
+ * The default export of `reconciler.ts`. Without a type argument, `R` is the `for`
+ * kind's type generated from the cluster's schema (see {@link KindsInUse}).
+ */
+export interface Reconciler<R extends Resource = ForResource> {
   /** The kind this reconciler owns the status of. */
   for: KindRef;
   /** Kinds of children it may create; a change to one re-reconciles its owner. */

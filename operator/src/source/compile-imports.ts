@@ -2,9 +2,10 @@
  * The import rules of a reconciler source, checked on the syntax tree.
  *
  * A module may import only (a) the ConfigMap's other `.ts` keys by a relative path
- * (`"./lib.ts"`, or `"./lib"`), and (b) types from `"chakrator"` (`import type …`
- * or `import { type X } …`), which are erased: nothing named "chakrator" exists in
- * the sandbox. Everything else (`"node:fs"`, `"lodash"`, `"../x"`, `import()`,
+ * (`"./lib.ts"`, or `"./lib"`), (b) types from `"chakrator"` (`import type …`
+ * or `import { type X } …`), and (c) types from `"chakrator/<apiVersion>"`, the kind
+ * typings of the cluster (source/kinds.ts); both are erased: nothing named
+ * "chakrator" exists in the sandbox. Everything else (`"node:fs"`, `"lodash"`, `"../x"`, `import()`,
  * `import x = require(…)`) is reported here with a message naming the specifier,
  * before TypeScript's less helpful "Cannot find module".
  *
@@ -39,7 +40,7 @@ export interface ModuleRuleReport {
 }
 
 const ALLOWED =
-  'only relative imports of the ConfigMap\'s other .ts keys (e.g. "./lib.ts") and type imports of "chakrator" are allowed';
+  'only relative imports of the ConfigMap\'s other .ts keys (e.g. "./lib.ts") and type imports of "chakrator" and "chakrator/<apiVersion>" are allowed';
 
 /** True when an import clause brings in types only. */
 function isTypeOnlyClause(clause: ts.ImportClause | undefined): boolean {
@@ -62,7 +63,12 @@ function isTypeOnlyExport(decl: ts.ExportDeclaration): boolean {
  * default export. `key` is the module's ConfigMap key, `keys` all `.ts` keys.
  * Never throws; walks the tree iteratively, so deep nesting is safe.
  */
-export function checkModuleRules(sf: ts.SourceFile, key: string, keys: ReadonlySet<string>): ModuleRuleReport {
+export function checkModuleRules(
+  sf: ts.SourceFile,
+  key: string,
+  keys: ReadonlySet<string>,
+  kinds: { modules: ReadonlySet<string>; served: readonly string[] } = { modules: new Set(), served: [] },
+): ModuleRuleReport {
   const diagnostics: Diagnostic[] = [];
   let defaultExportPos: number | undefined;
   const report = (node: ts.Node, code: number, message: string): void => {
@@ -78,6 +84,18 @@ export function checkModuleRules(sf: ts.SourceFile, key: string, keys: ReadonlyS
           '"chakrator" provides types only and nothing exists at run time: ' +
           'write `import type { … } from "chakrator"` (or `import { type X }`).';
         report(spec, ChakratorCode.ValueImportOfTypings, message);
+      }
+      return;
+    }
+    if (name.startsWith(`${TYPINGS_MODULE}/`)) {
+      const apiVersion = name.slice(TYPINGS_MODULE.length + 1);
+      if (!typeOnly) {
+        const message = `"${name}" provides types only: write \`import type { … } from "${name}"\`.`;
+        report(spec, ChakratorCode.ValueImportOfTypings, message);
+      } else if (!kinds.modules.has(apiVersion)) {
+        const served = kinds.served.length > 0 ? ` (it serves ${kinds.served.slice(0, 12).join(", ")}${kinds.served.length > 12 ? ", …" : ""})` : " (or its schemas could not be read)";
+        const message = `Cannot import "${name}": the cluster serves no apiVersion "${apiVersion}"${served}; kind typings are "chakrator/<apiVersion>", e.g. "chakrator/apps/v1", "chakrator/v1".`;
+        report(spec, ChakratorCode.ForbiddenImport, message);
       }
       return;
     }

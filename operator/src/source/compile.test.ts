@@ -141,11 +141,11 @@ export default {
     // Through `satisfies`, TypeScript blames the method, with the cause last in the chain.
     const d = only(errors(compiler.compile({ "reconciler.ts": bad })), 2322);
     assert.deepEqual([d.file, d.line, d.column], ["reconciler.ts", 9, 3]);
-    assert.match(d.message, /\n +Type 'string' is not assignable to type 'Child\[\]'\.$/);
+    assert.match(d.message, /\n +Type 'string' is not assignable to type 'LooseChild\[\]'\.$/);
     // With a declared return type, it blames the property itself.
     const typed = bad.replace("reconcile(res: MyResource) {", "reconcile(res: MyResource): ReconcileResult {").replace("Resource }", "Resource, ReconcileResult }");
     const p = only(errors(compiler.compile({ "reconciler.ts": typed })), 2322);
-    assert.deepEqual([p.line, p.column, p.message], [10, 14, "Type 'string' is not assignable to type 'Child[]'."]);
+    assert.deepEqual([p.line, p.column, p.message], [10, 14, "Type 'string' is not assignable to type 'LooseChild[]'."]);
 
     const t = only(errors(compiler.compile({ "reconciler.ts": `${MINIMAL}const n: string = 42;\n` })), 2322);
     assert.deepEqual([t.line, t.column], [3, 7]);

@@ -11,6 +11,12 @@
  * (compile-imports.ts) and that `reconciler.ts` default-exports a `Reconciler`,
  * checked by a synthetic module assigning it to `Reconciler<any>`.
  *
+ * Kind typings (source/kinds.ts) arrive with {@link ReconcilerCompiler.setKinds}: one
+ * `.d.ts` per group-version, parsed once per schema version, visible as
+ * "chakrator/<apiVersion>". Each compile reads `for` and `owns` from the entry's
+ * syntax tree and adds a small augmentation (kinds-in-use.ts), so the resource and
+ * the children are typed by their cluster schemas without any annotation.
+ *
  * Guarantees: `compile` never throws, whatever the input (junk, 10k nested parens,
  * huge sources): every failure, including the compiler's own, is a `CompileResult`
  * with diagnostics, and after an internal failure the caches are dropped so a
@@ -23,15 +29,29 @@ import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { ChakratorCode, diagnosticAt, fromTsDiagnostic, sortDiagnostics } from "./compile-diagnostics.ts";
 import type { Diagnostic } from "./compile-diagnostics.ts";
-import { CHECK_PATH, LIB_FILE, ReconcilerHost, SRC_DIR, keyOfPath } from "./compile-host.ts";
+import { CHECK_PATH, KINDS_IN_USE_PATH, LIB_FILE, ReconcilerHost, SRC_DIR, keyOfPath } from "./compile-host.ts";
 import { checkModuleRules } from "./compile-imports.ts";
 import { DEFAULT_MAX_SOURCE_BYTES, ENTRY, hashModules, normalizeSource } from "./compile-input.ts";
 import type { NormalizedSource } from "./compile-input.ts";
+import { applyInsertions, declaredKinds, kindsInUseText, mapColumn, returnTypeInsertions } from "./kinds-in-use.ts";
+import type { Insertion } from "./kinds-in-use.ts";
+import type { KindModule } from "./kinds.ts";
+import { ReconcilerLanguageService } from "./language-service.ts";
 
 export { ChakratorCode, formatDiagnostics } from "./compile-diagnostics.ts";
 export type { Diagnostic } from "./compile-diagnostics.ts";
 export { resolveImport } from "./compile-imports.ts";
 export { DEFAULT_MAX_SOURCE_BYTES, ENTRY } from "./compile-input.ts";
+export type { KindModule } from "./kinds.ts";
+export type { CompletionsAnswer, DefinitionAnswer, FormatEdit, QuickInfoAnswer, SignatureAnswer } from "./language-service.ts";
+
+/** A language service request (see language-service.ts); `pos` is a UTF-16 offset in `file`. */
+export type LanguageRequest =
+  | { op: "completions" | "quickinfo" | "signature" | "definition"; files: Record<string, string>; file: string; pos: number }
+  | { op: "format"; files: Record<string, string>; file: string };
+
+/** Its answer, or why there is none. */
+export type LanguageAnswer = { ok: true; answer: unknown } | { ok: false; error: string };
 
 /** A source that type-checks: its modules as ESM JavaScript, keyed like the ConfigMap. */
 export interface CompileSuccess {
@@ -113,6 +133,8 @@ export class ReconcilerCompiler {
   private readonly host: ReconcilerHost;
   private readonly maxSourceBytes: number;
   private lastProgram: ts.Program | undefined;
+  private served: string[] = [];
+  private languageService: ReconcilerLanguageService | undefined;
 
   /** Reads the typings once. Throws {@link CompilerSetupError} if they are unreadable. */
   constructor(options: CompilerOptions = {}) {
@@ -125,6 +147,53 @@ export class ReconcilerCompiler {
     }
     this.host = new ReconcilerHost(typings);
     this.maxSourceBytes = options.maxSourceBytes ?? DEFAULT_MAX_SOURCE_BYTES;
+  }
+
+  /**
+   * Answers a language service request over the same typings and kind modules as
+   * `compile` (language-service.ts). Never throws.
+   */
+  language(req: LanguageRequest): LanguageAnswer {
+    try {
+      if (typeof req !== "object" || req === null || typeof req.file !== "string" || typeof req.files !== "object" || req.files === null) {
+        return { ok: false, error: "a language request needs files and file" };
+      }
+      if (!Object.hasOwn(req.files, req.file)) return { ok: false, error: `no file "${req.file}" in the source` };
+      this.languageService ??= new ReconcilerLanguageService(this.host, CHECK_OPTIONS);
+      const ls = this.languageService;
+      if (req.op === "format") return { ok: true, answer: ls.format(req.files, req.file) };
+      if (typeof req.pos !== "number" || !Number.isInteger(req.pos) || req.pos < 0) return { ok: false, error: "pos must be a non-negative integer" };
+      const pos = Math.min(req.pos, req.files[req.file]?.length ?? 0);
+      switch (req.op) {
+        case "completions":
+          return { ok: true, answer: ls.completions(req.files, req.file, pos) };
+        case "quickinfo":
+          return { ok: true, answer: ls.quickInfo(req.files, req.file, pos) ?? null };
+        case "signature":
+          return { ok: true, answer: ls.signatureHelp(req.files, req.file, pos) ?? null };
+        case "definition":
+          return { ok: true, answer: ls.definition(req.files, req.file, pos) };
+        default:
+          return { ok: false, error: `unknown language request "${String((req as { op?: unknown }).op)}"` };
+      }
+    } catch (error: unknown) {
+      this.languageService = undefined; // never reuse a service that failed mid-way
+      return { ok: false, error: `the language service failed: ${describe(error)}` };
+    }
+  }
+
+  /**
+   * Adds (or updates) kind typings modules, and records every apiVersion the cluster
+   * serves (for the message about an import of one it does not).
+   */
+  setKinds(modules: readonly KindModule[], served?: readonly string[]): void {
+    this.host.setKinds(modules);
+    if (served !== undefined) this.served = [...served];
+  }
+
+  /** The apiVersions with kind typings, and what versions of them. */
+  kindVersions(): Record<string, string> {
+    return Object.fromEntries([...this.host.kindModules].map(([k, m]) => [k, m.version]));
   }
 
   /**
@@ -169,7 +238,16 @@ export class ReconcilerCompiler {
   /** Builds the program and gathers every diagnostic about the user's modules. */
   private check(modules: ReadonlyMap<string, string>): Diagnostic[] {
     this.host.setInput(modules, CHECK_TEXT);
-    const rootNames = [...[...modules.keys()].map((k) => SRC_DIR + k), CHECK_PATH];
+    const entrySf = modules.has(ENTRY) ? this.host.userSourceFile(ENTRY) : undefined;
+    const catalog = new Map([...this.host.kindModules].map(([k, m]) => [k, new Set(m.kinds)]));
+    const inUse = entrySf === undefined ? "export {};\n" : kindsInUseText(declaredKinds(entrySf), catalog);
+    this.host.setKindsInUse(inUse);
+    // Typed children: check each where it is written (see returnTypeInsertions).
+    const insertions: Insertion[] = entrySf !== undefined && inUse.includes("owns:") ? returnTypeInsertions(entrySf) : [];
+    if (entrySf !== undefined && insertions.length > 0) {
+      this.host.setInput(new Map([...modules, [ENTRY, applyInsertions(entrySf.text, insertions)]]), CHECK_TEXT);
+    }
+    const rootNames = [...[...modules.keys()].map((k) => SRC_DIR + k), CHECK_PATH, KINDS_IN_USE_PATH];
     const program = ts.createProgram({
       rootNames,
       options: CHECK_OPTIONS,
@@ -187,7 +265,7 @@ export class ReconcilerCompiler {
       const sf = program.getSourceFile(SRC_DIR + key);
       if (sf === undefined) continue;
       userFiles.push(sf);
-      const report = checkModuleRules(sf, key, keys);
+      const report = checkModuleRules(sf, key, keys, { modules: new Set(this.host.kindModules.keys()), served: this.served });
       ruleDiags.push(...report.diagnostics);
       if (key === ENTRY) {
         entryDefaultPos = report.defaultExportPos;
@@ -213,7 +291,8 @@ export class ReconcilerCompiler {
     if (entryFile !== undefined && !hasSyntaxErrors) {
       out.push(...this.checkEntry(program, entryFile, entryDefaultPos, out));
     }
-    return out;
+    if (entrySf === undefined || insertions.length === 0) return out;
+    return out.map((d) => (d.file === ENTRY ? { ...d, column: mapColumn(entrySf, insertions, d.line, d.column) } : d));
   }
 
   /** Reports a missing default export, or one that is not a Reconciler. */
