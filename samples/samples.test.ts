@@ -63,7 +63,7 @@ function userStatus(live: Live): Record<string, unknown> {
 
 describe("samples", () => {
   it("are numbered folders, each with reconciler.ts, resource.yaml, README.md, and a CRD unless it is the seed", () => {
-    assert.deepEqual(samples, ["01-message", "02-static-website", "03-finalizer", "04-error-handling"]);
+    assert.deepEqual(samples, ["01-message", "02-static-website", "03-finalizer", "04-error-handling", "05-admission"]);
     for (const dir of samples) {
       const files = readdirSync(join(import.meta.dirname, dir));
       for (const f of ["reconciler.ts", "resource.yaml", "README.md", "kustomization.yaml"]) assert.ok(files.includes(f), `${dir}/${f}`);

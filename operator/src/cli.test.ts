@@ -115,6 +115,29 @@ describe("chakrator CLI", () => {
     const r = run("--help");
     assert.equal(r.code, 0);
     assert.match(r.stdout, /chakrator test <reconciler\.ts \| dir> <resource\.yaml> \[--json\]/);
-    assert.match(r.stdout, /Exit codes: 0 success, 1 compile error or failed reconcile, 2 usage error/);
+    assert.match(r.stdout, /Exit codes: 0 success, 1 compile error, failed reconcile or refused admission, 2 usage error/);
+  });
+
+  it("--admission create runs mutate then validate: the patch of the defaults, and the verdict", () => {
+    const ok = run("test", "samples/05-admission", "samples/05-admission/resource.yaml", "--admission", "create", "--json");
+    assert.equal(ok.code, 0, ok.stderr);
+    const doc = JSON.parse(ok.stdout) as { allowed: boolean; mutate: { patch: unknown[]; object: { spec: Record<string, unknown> } }; validate: { allowed: boolean } };
+    assert.equal(doc.allowed, true);
+    assert.deepEqual(doc.mutate.patch, [{ op: "add", path: "/spec/concurrency", value: 4 }]);
+    assert.deepEqual(doc.mutate.object.spec, { replicas: 2, concurrency: 4, queue: "outgoing-mail" });
+    const refused = run("test", "samples/05-admission", "samples/05-admission/invalid.yaml", "--admission", "create");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /admission create refused: spec\.queue "Outgoing Mail" must be .*; spec\.replicas must be at most 10, got 50/);
+    assert.equal((parse(refused.stdout) as { allowed: boolean }).allowed, false);
+  });
+
+  it("--admission update sees the stored object given with --old", () => {
+    const old = write("old-worker.yaml", "apiVersion: example.com/v1\nkind: Worker\nmetadata:\n  name: mailer\nspec:\n  queue: other-queue\n");
+    const r = run("test", "samples/05-admission", "samples/05-admission/resource.yaml", "--admission", "update", "--old", old);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /spec\.queue cannot change \(it is "other-queue"\)/);
+    const same = run("test", "samples/05-admission", "samples/05-admission/resource.yaml", "--admission", "update");
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(run("test", "samples/05-admission", "samples/05-admission/resource.yaml", "--admission", "delete").code, 2);
   });
 });

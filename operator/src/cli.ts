@@ -3,6 +3,7 @@
  * `chakrator`: the command line, for working on a reconciler without a cluster.
  *
  *   chakrator test <reconciler.ts | dir> <resource.yaml> [--json] [--timeout-ms N]
+ *                  [--admission create|update [--old old.yaml]]
  *
  * runs the reconciler once, offline, in the same sandbox and through the same
  * `dryRun` as the editor's dry-run panel: the file becomes `reconciler.ts` and its
@@ -15,10 +16,16 @@
  * `file:line:col error TSnnnn: message`, paths as given) or the reconcile failed (its
  * message); 2 usage errors (unreadable files, bad arguments), with the usage text.
  * `ctx.get`/`ctx.list` see an empty cache: nothing exists offline.
+ *
+ * With `--admission create|update` it runs the admission exports instead, as the API
+ * server would: `mutate` (its object and the JSON Patch) then `validate` on the mutated
+ * object (on UPDATE with `--old` as the stored object, default the resource itself).
+ * Exit code 1 when the request would be refused.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
+import { admissionDryRun } from "./admission/dryrun.ts";
 import { dryRun, type DryRunResult } from "./engine/dryrun.ts";
 import { Sandbox } from "./sandbox/index.ts";
 import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
@@ -26,6 +33,7 @@ import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts"
 /** The usage text printed by `--help` and on usage errors. */
 export const usage = `Usage:
   chakrator test <reconciler.ts | dir> <resource.yaml> [--json] [--timeout-ms N]
+                 [--admission create|update [--old old.yaml]]
   chakrator --help
 
 Commands:
@@ -33,8 +41,10 @@ Commands:
          uses, and print the children and status it would produce (YAML, or JSON
          with --json). The file is the entry module (reconciler.ts); sibling *.ts
          files are the modules it may import. Logs and events go to stderr.
+         --admission create|update runs mutate and validate instead, as the API
+         server would (--old: the stored object on update; default the resource).
 
-Exit codes: 0 success, 1 compile error or failed reconcile, 2 usage error.
+Exit codes: 0 success, 1 compile error, failed reconcile or refused admission, 2 usage error.
 `;
 
 /** A usage error: exit code 2 and the usage text. */
@@ -48,6 +58,10 @@ export interface TestArgs {
   resource: string;
   json: boolean;
   timeoutMs: number;
+  /** Run the admission exports for this operation instead of reconcile. */
+  admission?: "CREATE" | "UPDATE";
+  /** The stored object's file, for `--admission update`. */
+  old?: string;
 }
 
 /** Parses `test`'s arguments; throws `UsageError`. */
@@ -55,9 +69,19 @@ export function parseTestArgs(args: readonly string[]): TestArgs {
   const positional: string[] = [];
   let json = false;
   let timeoutMs = 5000;
+  let admission: TestArgs["admission"];
+  let old: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--json") json = true;
+    else if (a === "--admission" || a.startsWith("--admission=")) {
+      const raw = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+      if (raw !== "create" && raw !== "update") throw new UsageError(`--admission needs create or update, not ${raw ?? "nothing"}`);
+      admission = raw === "create" ? "CREATE" : "UPDATE";
+    } else if (a === "--old" || a.startsWith("--old=")) {
+      old = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
+      if (!old) throw new UsageError("--old needs a file");
+    }
     else if (a === "--timeout-ms" || a.startsWith("--timeout-ms=")) {
       const raw = a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[++i];
       const n = Number(raw);
@@ -67,7 +91,8 @@ export function parseTestArgs(args: readonly string[]): TestArgs {
     else positional.push(a);
   }
   if (positional.length !== 2) throw new UsageError(`test needs a reconciler and a resource file (got ${positional.length} arguments)`);
-  return { source: positional[0]!, resource: positional[1]!, json, timeoutMs };
+  if (old !== undefined && admission !== "UPDATE") throw new UsageError("--old goes with --admission update");
+  return { source: positional[0]!, resource: positional[1]!, json, timeoutMs, ...(admission ? { admission } : {}), ...(old !== undefined ? { old } : {}) };
 }
 
 /**
@@ -135,6 +160,7 @@ export async function runTest(args: TestArgs, io: Io): Promise<number> {
   const { files, paths } = readSource(args.source);
   const resource = readResource(args.resource);
   const sandbox = await Sandbox.start({ timeoutMs: args.timeoutMs, poolSize: 1 });
+  if (args.admission) return runAdmission(args, files, paths, resource, sandbox, io);
   let result: DryRunResult;
   try {
     result = await dryRun({ compiler: new ReconcilerCompiler(), sandbox, files, resource });
@@ -154,6 +180,32 @@ export async function runTest(args: TestArgs, io: Io): Promise<number> {
   const doc = testOutput(result);
   io.out(args.json ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }));
   return 0;
+}
+
+/** `chakrator test --admission`: mutate then validate; closes the sandbox; resolves to the exit code. */
+async function runAdmission(args: TestArgs, files: Record<string, string>, paths: Record<string, string>, resource: unknown, sandbox: Sandbox, io: Io): Promise<number> {
+  const oldObject = args.old !== undefined ? readResource(args.old) : undefined;
+  let result;
+  try {
+    result = await admissionDryRun({ compiler: new ReconcilerCompiler(), sandbox, files, operation: args.admission!, object: resource, ...(oldObject !== undefined ? { oldObject } : {}) });
+  } finally {
+    await sandbox.close();
+  }
+  for (const l of result.logs) io.err(`${l.level} ${l.message}\n`);
+  for (const d of result.diagnostics.filter((x) => x.severity === "error")) io.err(`${formatDiagnostic(d, paths)}\n`);
+  if (result.error !== undefined) {
+    io.err(`${relative(process.cwd(), args.source) || args.source}: ${result.error}\n`);
+    return result.allowed ? 0 : 1;
+  }
+  const doc: Record<string, unknown> = { allowed: result.allowed };
+  if (result.mutate) doc.mutate = result.mutate;
+  if (result.validate) doc.validate = result.validate;
+  io.out(args.json ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }));
+  if (!result.allowed) {
+    const refusal = result.validate && "message" in result.validate ? result.validate.message : result.validate && "error" in result.validate ? result.validate.error : result.mutate && "error" in result.mutate ? result.mutate.error : "refused";
+    io.err(`admission ${args.admission === "CREATE" ? "create" : "update"} refused: ${refusal}\n`);
+  }
+  return result.allowed ? 0 : 1;
 }
 
 /** The whole command line; resolves to the exit code. */

@@ -4,13 +4,17 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { eventually, installTestCrd, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { runOperator, type RunningOperator } from "../run.ts";
 import { LogBus } from "../telemetry/log.ts";
 import { configurationName } from "./index.ts";
 
 const KIND = "Guarded";
+const samples = join(import.meta.dirname, "..", "..", "..", "samples", "05-admission");
 const API = "test.chakrator.dev/v1";
 
 /** A reconciler with `validate` (limit on spec.replicas) and/or `mutate` (default spec.tier). */
@@ -71,8 +75,11 @@ describe("admission webhooks from validate and mutate", () => {
     info = await testCluster();
     client = KubeClient.fromKubeConfig(kubeConfig(info));
     await installTestCrd(info, KIND);
+    await client.apply(parse(readFileSync(join(samples, "crd.yaml"), "utf8")) as KubeObject, { fieldManager: "chakrator-tests", force: true });
+    await eventually(() => client.resource("example.com/v1", "Worker").then(() => true, () => false), 20_000, "the Worker CRD served");
     ns = await testNamespace(info, "admission");
     key = `${ns}/guard`;
+    await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "worker-reconciler", namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: sampleSource("05-admission") });
     await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "guard", namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: source({}) });
     run = await runOperator({
       kubeConfig: kubeConfig(info), log: new LogBus({ stdout: false }), namespace: ns, listen: { host: "127.0.0.1", port: 0 }, auth: "off",
@@ -87,7 +94,9 @@ describe("admission webhooks from validate and mutate", () => {
 
   after(async () => {
     await run?.shutdown();
-    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) await client.delete("admissionregistration.k8s.io/v1", kind, configurationName(key)).catch(() => {});
+    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
+      for (const reconciler of [key, `${ns}/worker-reconciler`]) await client.delete("admissionregistration.k8s.io/v1", kind, configurationName(reconciler)).catch(() => {});
+    }
     client?.close();
   });
 
@@ -164,6 +173,22 @@ describe("admission webhooks from validate and mutate", () => {
     assert.ok(await configuration("MutatingWebhookConfiguration"));
     await eventually(async () => (await apply("huge", 50)).code === 0, 15_000, "no validation any more");
     assert.equal(((await client.get(API, KIND, "huge", ns)) as KubeObject & { spec: { tier?: string } }).spec.tier, "standard");
+  });
+
+  it("samples/05-admission: the invalid Worker is refused with every problem, the valid one is stored with its defaults and reconciled", async () => {
+    const file = (name: string) => join(samples, name);
+    await eventually(async () => (await kubectl(info, ["-n", ns, "apply", "--dry-run=server", "-f", file("invalid.yaml")])).stderr.includes("denied the request"), 30_000, "the sample's webhook in use");
+    const refused = await kubectl(info, ["-n", ns, "apply", "-f", file("invalid.yaml")]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /denied the request: spec\.queue "Outgoing Mail" must be lowercase letters, digits and dashes; spec\.replicas must be at most 10, got 50/);
+    const admitted = await kubectl(info, ["-n", ns, "apply", "-f", file("resource.yaml")]);
+    assert.equal(admitted.code, 0, admitted.stderr);
+    const worker = (await client.get("example.com/v1", "Worker", "mailer", ns)) as KubeObject & { spec: Record<string, unknown> };
+    assert.deepEqual(worker.spec, { queue: "outgoing-mail", replicas: 2, concurrency: 4 });
+    const status = await eventually(async () => ((await client.get("example.com/v1", "Worker", "mailer", ns)) as KubeObject & { status?: { capacity?: number } }).status?.capacity, 20_000, "the Worker reconciled");
+    assert.equal(status, 8);
+    const moved = await kubectl(info, ["-n", ns, "patch", "worker", "mailer", "--type=merge", "-p", JSON.stringify({ spec: { queue: "elsewhere" } })]);
+    assert.match(moved.stderr, /spec\.queue cannot change \(it is "outgoing-mail"\)/);
   });
 
   it("with the operator stopped, failurePolicy Fail refuses the kind's writes", async () => {

@@ -1,0 +1,109 @@
+/**
+ * Admission dry run: what a (possibly unsaved) source's `mutate` and `validate` say
+ * about one object, in the sandbox, without a cluster: mutate's object and the JSON
+ * Patch the webhook would send, then validate's answer on the mutated object, as the
+ * API server orders them. Used by `chakrator test --admission`; never throws for bad
+ * input (every failure is in the result).
+ */
+import type { KubeObject } from "../kube/client.ts";
+import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../sandbox/index.ts";
+import type { Diagnostic } from "../source/compile-diagnostics.ts";
+import type { Compiler } from "../source/compile-process.ts";
+import type { Resource, ValidateResult } from "../../types/chakrator.d.ts";
+import { jsonPatch, protectedChange, type PatchOperation } from "./patch.ts";
+
+export interface AdmissionDryRunInput {
+  compiler: Compiler;
+  sandbox: Pick<Sandbox, "load" | "call" | "unload">;
+  /** Reconciler ConfigMap data. */
+  files: Record<string, string>;
+  operation: "CREATE" | "UPDATE";
+  object: unknown;
+  /** The stored object, for UPDATE (default: `object` itself). */
+  oldObject?: unknown;
+  /** The user the request claims to come from. Default "chakrator-test". */
+  username?: string;
+}
+
+export interface AdmissionDryRunResult {
+  ok: boolean;
+  diagnostics: Diagnostic[];
+  /** Present when the source has `mutate`. */
+  mutate?: { object: KubeObject; patch: PatchOperation[] } | { error: string };
+  /** Present when the source has `validate`. */
+  validate?: ValidateResult | { error: string };
+  /** The request would be admitted (failure policy Fail: a failure refuses). */
+  allowed: boolean;
+  logs: Array<{ level: string; message: string }>;
+  error?: string;
+}
+
+let runs = 0;
+
+/** Runs `mutate` then `validate` of `files` on the object; see the module comment. */
+export async function admissionDryRun(input: AdmissionDryRunInput): Promise<AdmissionDryRunResult> {
+  const logs: AdmissionDryRunResult["logs"] = [];
+  const compiled = await input.compiler.compile(input.files);
+  const base = { diagnostics: compiled.diagnostics, logs };
+  if (!compiled.ok) return { ...base, ok: false, allowed: false, error: "the source does not compile" };
+  const object = input.object as KubeObject;
+  if (!object || typeof object !== "object" || typeof object.apiVersion !== "string" || typeof object.kind !== "string" || typeof object.metadata?.name !== "string") {
+    return { ...base, ok: false, allowed: false, error: "the object needs apiVersion, kind and metadata.name" };
+  }
+  const id = `admission-dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
+  const bridge: HostBridge = {
+    get: async () => undefined,
+    list: async () => [],
+    log: (level, message) => logs.push({ level, message }),
+    event: (e) => logs.push({ level: "info", message: `event ${e.type ?? "Normal"} ${e.reason}: ${e.message}` }),
+  };
+  try {
+    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry });
+    if (loaded.for.apiVersion !== object.apiVersion || loaded.for.kind !== object.kind) {
+      return { ...base, ok: false, allowed: false, error: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${object.apiVersion}/${object.kind}` };
+    }
+    if (!loaded.hasValidate && !loaded.hasMutate) return { ...base, ok: false, allowed: true, error: "the source exports neither validate nor mutate" };
+    const request = {
+      uid: "00000000-0000-0000-0000-000000000000",
+      operation: input.operation,
+      userInfo: { username: input.username ?? "chakrator-test" },
+      dryRun: true,
+      ...(input.operation === "UPDATE" ? { oldObject: (input.oldObject ?? object) as Resource } : {}),
+    };
+    const out: AdmissionDryRunResult = { ...base, ok: true, allowed: true };
+    let admitted = object;
+    if (loaded.hasMutate) {
+      try {
+        const mutated = await input.sandbox.call(id, "mutate", { object: object as Resource, request }, bridge);
+        const changed = protectedChange(object, mutated);
+        if (changed !== undefined) throw new Error(`mutate may not change ${changed}`);
+        out.mutate = { object: mutated as KubeObject, patch: jsonPatch(object, mutated) };
+        admitted = mutated as KubeObject;
+      } catch (err: unknown) {
+        out.mutate = { error: messageOf(err) };
+        out.allowed = false;
+        out.ok = false;
+        return out;
+      }
+    }
+    if (loaded.hasValidate) {
+      try {
+        out.validate = await input.sandbox.call(id, "validate", { object: admitted as Resource, request }, bridge);
+        out.allowed = out.validate.allowed;
+      } catch (err: unknown) {
+        out.validate = { error: messageOf(err) };
+        out.allowed = false;
+        out.ok = false;
+      }
+    }
+    return out;
+  } catch (err: unknown) {
+    return { ...base, ok: false, allowed: false, error: messageOf(err) };
+  } finally {
+    await input.sandbox.unload(id).catch(() => {});
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof SandboxError ? userMessage(err) : err instanceof Error ? err.message : String(err);
+}
