@@ -15,7 +15,8 @@
  * that cannot be read is reported as absent (`undefined`), so the caller falls back to
  * untyped objects rather than failing a compile.
  */
-import type { KubeClient } from "./client.ts";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "./client.ts";
 
 /** One OpenAPI v3 document, as much of it as the typings use. */
 export interface OpenApiDocument {
@@ -119,19 +120,21 @@ export class OpenApiReader {
   async document(apiVersion: string): Promise<GroupVersionDocument | undefined> {
     let index = await this.index();
     if (!index.has(apiVersion)) index = await this.index({ fresh: true });
-    const url = index.get(apiVersion);
-    if (url === undefined) return undefined;
-    let doc = this.#docs.get(url);
-    if (doc === undefined) {
-      doc = this.#fetch(url);
-      this.#docs.set(url, doc);
-    }
-    const got = await doc;
-    if (got === undefined) {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const url = index.get(apiVersion);
+      if (url === undefined) return undefined;
+      let doc = this.#docs.get(url);
+      if (doc === undefined) {
+        doc = this.#fetch(url);
+        this.#docs.set(url, doc);
+      }
+      const got = await doc;
+      if (got !== undefined) return { apiVersion, url, doc: got };
       this.#docs.delete(url); // a failure is not cached
-      return undefined;
+      // The schema may have changed since the index was read (its hash URL is gone).
+      index = await this.index({ fresh: true });
     }
-    return { apiVersion, url, doc: got };
+    return undefined;
   }
 
   async #fetch(url: string): Promise<OpenApiDocument | undefined> {
@@ -142,5 +145,21 @@ export class OpenApiReader {
     } catch {
       return undefined;
     }
+  }
+}
+
+/**
+ * A reader for the current kube context (KUBECONFIG honoured, as kubectl does), for
+ * tools outside the operator (`chakrator types`); undefined without a usable context.
+ */
+export function readerForCurrentContext(): { reader: OpenApiReader; server: string; close(): void } | undefined {
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromDefault();
+    if (!kc.getCurrentCluster()) return undefined;
+    const client = KubeClient.fromKubeConfig(kc, { userAgent: "chakrator-types" });
+    return { reader: new OpenApiReader(client, { ttlMs: 60_000 }), server: client.server, close: () => client.close() };
+  } catch {
+    return undefined;
   }
 }
