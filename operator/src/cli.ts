@@ -17,6 +17,16 @@
  * message); 2 usage errors (unreadable files, bad arguments), with the usage text.
  * `ctx.get`/`ctx.list` see an empty cache: nothing exists offline.
  *
+ *   chakrator rbac <reconciler.ts | dir> [--namespace NS] [--service-account NAME]
+ *                  [--watch-namespace NS|"*"] [--annotations FILE] [--plural Kind=plural]
+ *                  [--no-discovery]
+ *
+ * compiles and loads the reconciler the same way (so `for`, `owns` and whether it has
+ * `finalize` are what the operator would read) and prints the ServiceAccount, Role and
+ * RoleBinding (ClusterRole and ClusterRoleBinding with watch-namespace "*") that those
+ * kinds need, and nothing more (`rbacRules`). Resource names come from discovery on the
+ * current kube context when it answers, else from `guessPlural` (kube/discovery.ts).
+ *
  * With `--admission create|update` it runs the admission exports instead, as the API
  * server would: `mutate` (its object and the JSON Patch) then `validate` on the mutated
  * object (on UPDATE with `--old` as the stored object, default the resource itself).
@@ -27,6 +37,8 @@ import { basename, dirname, join, relative } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { admissionDryRun } from "./admission/dryrun.ts";
 import { dryRun, type DryRunResult } from "./engine/dryrun.ts";
+import type { KubeObject } from "./kube/client.ts";
+import { discover, guessPlural } from "./kube/discovery.ts";
 import { Sandbox } from "./sandbox/index.ts";
 import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
 
@@ -34,6 +46,9 @@ import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts"
 export const usage = `Usage:
   chakrator test <reconciler.ts | dir> <resource.yaml> [--json] [--timeout-ms N]
                  [--admission create|update [--old old.yaml]]
+  chakrator rbac <reconciler.ts | dir> [--namespace NS] [--service-account NAME]
+                 [--watch-namespace NS|"*"] [--annotations FILE]
+                 [--plural Kind=plural]... [--no-discovery]
   chakrator --help
 
 Commands:
@@ -43,6 +58,15 @@ Commands:
          files are the modules it may import. Logs and events go to stderr.
          --admission create|update runs mutate and validate instead, as the API
          server would (--old: the stored object on update; default the resource).
+  rbac   Print the least RBAC the reconciler's for and owns kinds need, as YAML for
+         kubectl apply -f -: a ServiceAccount (default: named after the folder) in
+         --namespace (default "default"), a Role and a RoleBinding; a ClusterRole and
+         ClusterRoleBinding when it watches every namespace (--watch-namespace "*",
+         or chakrator.dev/watch-namespace in the --annotations file: a ConfigMap
+         YAML or a map of annotations). Resource names come from the current kube
+         context's discovery when it answers (--no-discovery: never ask); otherwise
+         the lowercase plural (y -> ies after a consonant; s, x, z, ch, sh -> es;
+         else s); --plural Kind=name overrides one.
 
 Exit codes: 0 success, 1 compile error, failed reconcile or refused admission, 2 usage error.
 `;
@@ -208,6 +232,179 @@ async function runAdmission(args: TestArgs, files: Record<string, string>, paths
   return result.allowed ? 0 : 1;
 }
 
+/** What `chakrator rbac` parsed from its arguments. */
+export interface RbacArgs {
+  source: string;
+  namespace: string;
+  serviceAccount: string | undefined;
+  watchNamespace: string | undefined;
+  annotations: string | undefined;
+  plurals: Record<string, string>;
+  discovery: boolean;
+}
+
+/** Parses `rbac`'s arguments; throws `UsageError`. */
+export function parseRbacArgs(args: readonly string[]): RbacArgs {
+  const positional: string[] = [];
+  const out: RbacArgs = { source: "", namespace: "default", serviceAccount: undefined, watchNamespace: undefined, annotations: undefined, plurals: {}, discovery: true };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const eq = a.indexOf("=");
+    const flag = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
+    const value = () => {
+      const v = a.startsWith("--") && eq > 0 ? a.slice(eq + 1) : args[++i];
+      if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    if (flag === "--namespace" || flag === "-n") out.namespace = value();
+    else if (flag === "--service-account") out.serviceAccount = value();
+    else if (flag === "--watch-namespace") out.watchNamespace = value();
+    else if (flag === "--annotations") out.annotations = value();
+    else if (flag === "--no-discovery") out.discovery = false;
+    else if (flag === "--plural") {
+      const v = value();
+      const m = /^([A-Za-z][A-Za-z0-9]*)=([a-z0-9][-a-z0-9.]*)$/.exec(v);
+      if (!m) throw new UsageError(`--plural needs Kind=plural (e.g. Ingress=ingresses), not ${v}`);
+      out.plurals[m[1]!] = m[2]!;
+    } else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+    else positional.push(a);
+  }
+  if (positional.length !== 1) throw new UsageError(`rbac needs one reconciler file or folder (got ${positional.length} arguments)`);
+  out.source = positional[0]!;
+  return out;
+}
+
+/** A DNS label from a path: the folder for `reconciler.ts` or a folder, else the file's stem. */
+function nameFromSource(source: string): string {
+  const isDir = existsSync(source) && statSync(source).isDirectory();
+  const base = isDir ? basename(source.replace(/\/+$/, "")) : basename(source) === ENTRY ? basename(dirname(source)) : basename(source).replace(/\.ts$/, "");
+  const label = base.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, "");
+  return label || "reconciler";
+}
+
+/** The `chakrator.dev/watch-namespace` of an annotations file: a ConfigMap (or any object with metadata) or a plain map. */
+function watchNamespaceFrom(file: string): string | undefined {
+  const doc = readResource(file) as ({ metadata?: { annotations?: Record<string, unknown> } } & Record<string, unknown>) | null;
+  const annotations: Record<string, unknown> = doc && typeof doc === "object" ? (doc.metadata?.annotations ?? doc) : {};
+  const v = annotations["chakrator.dev/watch-namespace"];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** A kind as RBAC names it. */
+export interface RbacKind {
+  group: string;
+  resource: string;
+  namespaced: boolean;
+}
+
+/** One RBAC policy rule. */
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * The rules a reconciler needs, by what the engine does with each kind:
+ * - the `for` kind: get, list, watch (its informer, re-reads); patch when it has
+ *   `finalize` (the finalizer is added and removed with a patch);
+ * - its `status` subresource: patch, update (Ready, observedGeneration, the status);
+ * - its `finalizers` subresource: update, when it owns kinds (owner references with
+ *   blockOwnerDeletion, where OwnerReferencesPermissionEnforcement is on);
+ * - each `owns` kind: create, patch (server-side apply), delete (prune), get, list,
+ *   watch (its informer, the read before the first apply);
+ * - core `events`: create, patch (Events on its resources; patch bumps a repeated one).
+ * Resources of one group with the same verbs share a rule; verbs and resources are sorted.
+ */
+export function rbacRules(forKind: RbacKind, owns: readonly RbacKind[], hasFinalize: boolean): RbacRule[] {
+  const grants = new Map<string, Map<string, Set<string>>>();
+  const grant = (group: string, resource: string, verbs: string[]) => {
+    const byResource = grants.get(group) ?? new Map<string, Set<string>>();
+    grants.set(group, byResource);
+    const set = byResource.get(resource) ?? new Set<string>();
+    byResource.set(resource, set);
+    for (const v of verbs) set.add(v);
+  };
+  grant(forKind.group, forKind.resource, hasFinalize ? ["get", "list", "watch", "patch"] : ["get", "list", "watch"]);
+  grant(forKind.group, `${forKind.resource}/status`, ["patch", "update"]);
+  if (owns.length > 0) grant(forKind.group, `${forKind.resource}/finalizers`, ["update"]);
+  for (const o of owns) grant(o.group, o.resource, ["create", "delete", "get", "list", "patch", "watch"]);
+  grant("", "events", ["create", "patch"]);
+  const rules: RbacRule[] = [];
+  for (const group of [...grants.keys()].sort()) {
+    const byVerbs = new Map<string, string[]>();
+    for (const [resource, verbs] of grants.get(group)!) {
+      const key = [...verbs].sort().join(",");
+      byVerbs.set(key, [...(byVerbs.get(key) ?? []), resource]);
+    }
+    for (const [verbs, resources] of byVerbs) rules.push({ apiGroups: [group], resources: resources.sort(), verbs: verbs.split(",") });
+  }
+  return rules;
+}
+
+/** Runs `chakrator rbac`; resolves to the exit code. */
+export async function runRbac(args: RbacArgs, io: Io): Promise<number> {
+  const { files, paths } = readSource(args.source);
+  const watch = args.watchNamespace ?? (args.annotations ? watchNamespaceFrom(args.annotations) : undefined);
+  const compiled = new ReconcilerCompiler().compile(files);
+  if (!compiled.ok) {
+    for (const d of compiled.diagnostics.filter((x) => x.severity === "error")) io.err(`${formatDiagnostic(d, paths)}\n`);
+    return 1;
+  }
+  const sandbox = await Sandbox.start({ poolSize: 1 });
+  let loaded;
+  try {
+    loaded = await sandbox.load({ id: `rbac@${compiled.hash.slice(0, 16)}`, modules: compiled.modules, entry: compiled.entry });
+  } catch (err: unknown) {
+    io.err(`${args.source}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    await sandbox.close();
+  }
+  const found = args.discovery ? await discover([loaded.for, ...loaded.owns]) : { server: undefined, resources: new Map<string, { plural: string; namespaced: boolean }>() };
+  if (args.discovery) io.err(found.server ? `chakrator: resource names from discovery on ${found.server}\n` : "chakrator: no reachable kube context; resource names by the plural rule\n");
+  const toRbac = (k: { apiVersion: string; kind: string }): RbacKind => {
+    const group = k.apiVersion.includes("/") ? k.apiVersion.slice(0, k.apiVersion.indexOf("/")) : "";
+    const override = args.plurals[k.kind];
+    const info = found.resources.get(`${k.apiVersion}/${k.kind}`);
+    if (override) return { group, resource: override, namespaced: info?.namespaced ?? true };
+    if (info) return { group, resource: info.plural, namespaced: info.namespaced };
+    if (found.server) io.err(`chakrator: ${k.apiVersion}/${k.kind} is not served by ${found.server}; using "${guessPlural(k.kind)}" (--plural ${k.kind}=... to override)\n`);
+    return { group, resource: guessPlural(k.kind), namespaced: true };
+  };
+  const forKind = toRbac(loaded.for);
+  const owns = loaded.owns.map(toRbac);
+  const name = nameFromSource(args.source);
+  const sa = args.serviceAccount ?? name;
+  const rules = rbacRules(forKind, owns, loaded.hasFinalize);
+  const clusterScoped = [forKind, ...owns].filter((k) => !k.namespaced).map((k) => k.resource);
+  const clusterWide = watch === "*" || clusterScoped.length > 0;
+  if (clusterScoped.length > 0 && watch !== "*") io.err(`chakrator: ${clusterScoped.join(", ")} ${clusterScoped.length === 1 ? "is" : "are"} cluster-scoped: a ClusterRole is needed\n`);
+  const subjects = [{ kind: "ServiceAccount", name: sa, namespace: args.namespace }];
+  const labels = { "app.kubernetes.io/managed-by": "chakrator-rbac" };
+  const objects: KubeObject[] = [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: args.namespace, labels } }];
+  const roleRef = (kind: string, roleName: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind, name: roleName });
+  if (clusterWide) {
+    const roleName = `chakrator:${args.namespace}:${name}`;
+    objects.push(
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: roleName, labels }, rules },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: roleName, labels }, roleRef: roleRef("ClusterRole", roleName), subjects },
+    );
+  } else {
+    // The resources live in the reconciler's namespace, or in the one it watches.
+    const where = watch ?? args.namespace;
+    objects.push(
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace: where, labels }, rules },
+      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name, namespace: where, labels }, roleRef: roleRef("Role", name), subjects },
+    );
+  }
+  const scope = clusterWide ? "in every namespace" : `in namespace ${watch ?? args.namespace}`;
+  const kindList = [`for ${loaded.for.apiVersion}/${loaded.for.kind}${loaded.hasFinalize ? " (with finalize)" : ""}`, ...loaded.owns.map((o) => `owns ${o.apiVersion}/${o.kind}`)].join(", ");
+  io.out(`# RBAC for the reconciler ${args.source}: ${kindList}, ${scope}.\n# kubectl apply -f - (printed by chakrator rbac)\n`);
+  io.out(objects.map((o) => stringify(o, { lineWidth: 0 })).join("---\n"));
+  return 0;
+}
+
 /** The whole command line; resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
   const [command, ...rest] = argv;
@@ -216,11 +413,12 @@ export async function main(argv: readonly string[], io: Io = { out: (t) => proce
     return 0;
   }
   try {
-    if (command !== "test") throw new UsageError(command === undefined ? "no command given" : `unknown command ${command}`);
+    if (command !== "test" && command !== "rbac") throw new UsageError(command === undefined ? "no command given" : `unknown command ${command}`);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.out(usage);
       return 0;
     }
+    if (command === "rbac") return await runRbac(parseRbacArgs(rest), io);
     return await runTest(parseTestArgs(rest), io);
   } catch (err: unknown) {
     if (err instanceof UsageError) {
