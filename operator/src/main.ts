@@ -14,6 +14,7 @@
  *   CHAKRATOR_SANDBOX_TIMEOUT_MS   default per-call limit (default 5000, cap 30000)
  *   CHAKRATOR_SANDBOX_MEMORY_MB    default isolate memory (default 64, cap 256)
  *   CHAKRATOR_SANDBOX_POOL         isolates per revision (default 2)
+ *   CHAKRATOR_SANDBOX_MAX_HOST_MB  global cap on one reconciler's sandbox host RSS (default 1024 MiB)
  *   CHAKRATOR_LEADER_ELECTION      "true" to run several replicas (default: true in a pod)
  *   CHAKRATOR_LEASE_NAMESPACE      namespace of the Lease (default: the pod's, else "default")
  *   CHAKRATOR_LEASE_NAME           name of the Lease (default "chakrator-leader")
@@ -34,13 +35,21 @@
  *   CHAKRATOR_WEBHOOK_NAMESPACE    where the certificate Secret lives (default: the pod's
  *                                  namespace, else CHAKRATOR_LEASE_NAMESPACE, else "default")
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadCredentials, type KubeCredentials } from "./kube/credentials.ts";
 import { runOperator } from "./run.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
 
 const env = process.env;
+// The sandbox hosts and the compiler start from our .ts sources too. With a compile
+// cache they reuse the type-stripped and compiled form instead of each loading Node's
+// type stripper (~20 MiB of RSS per process, operator/bench/MEMORY.md). Set
+// NODE_COMPILE_CACHE before starting to cover this process as well (and to choose the
+// folder); NODE_DISABLE_COMPILE_CACHE=1 turns it off.
+env.NODE_COMPILE_CACHE ||= join(tmpdir(), "chakrator-compile-cache");
 const log = new LogBus({ stdoutLevel: parseLogLevel(env.CHAKRATOR_LOG_LEVEL) ?? "info" });
 
 function int(name: string, fallback: number): number {
@@ -72,10 +81,11 @@ function webhookSettings(): Pick<Parameters<typeof runOperator>[0], "admission">
     },
   };
 }
-const kubeConfig = new KubeConfig();
+// Not the library's KubeConfig unless the kubeconfig needs it (exec plugins and the
+// like): loading it costs the idle operator ~75 MiB (kube/credentials.ts).
+let kubeConfig: KubeCredentials;
 try {
-  if (inCluster) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
+  kubeConfig = (await loadCredentials({ inCluster })).credentials;
   if (!kubeConfig.getCurrentCluster()) throw new Error("no current cluster in the kubeconfig");
 } catch (err: unknown) {
   log.error(`cannot load Kubernetes credentials: ${err instanceof Error ? err.message : String(err)}; set KUBECONFIG or run in a pod`);
@@ -108,6 +118,7 @@ await runOperator({
     timeoutMs: int("CHAKRATOR_SANDBOX_TIMEOUT_MS", 5000),
     memoryMb: int("CHAKRATOR_SANDBOX_MEMORY_MB", 64),
     poolSize: int("CHAKRATOR_SANDBOX_POOL", 2),
+    maxHostMemoryMb: int("CHAKRATOR_SANDBOX_MAX_HOST_MB", 1024),
   },
   leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
   ...(env.CHAKRATOR_ADVERTISE_URL ? { advertiseUrl: env.CHAKRATOR_ADVERTISE_URL } : {}),

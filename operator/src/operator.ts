@@ -4,22 +4,22 @@
  * reads settings and calls `Operator.start`; tests do the same against the real
  * control plane.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentials } from "./kube/credentials.ts";
 import { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { Engine, type EngineHooks } from "./engine/manager.ts";
-import { Sandbox, type SandboxOptions } from "./sandbox/index.ts";
+import { EDITOR_HOST, SandboxFleet, type FleetOptions } from "./sandbox/index.ts";
 import { CompilerProcess } from "./source/compile-process.ts";
 import { SourceManager, type AcceptedRevision } from "./source/manager.ts";
 import { LogBus } from "./telemetry/log.ts";
 
 export interface OperatorOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeCredentials;
   /** Namespace whose reconciler ConfigMaps are watched; undefined for all. */
   namespace?: string;
   /** Revisions kept per reconciler. Default 10. */
   keepRevisions?: number;
-  sandbox?: SandboxOptions;
+  sandbox?: FleetOptions;
   /** Concurrent reconciles per reconciler. Default 32: workers mostly wait on the API server; the sandbox pool bounds CPU. */
   workers?: number;
   /** Periodic resync. Default 10 min. */
@@ -29,6 +29,8 @@ export interface OperatorOptions {
   /** Build controllers but do not reconcile until `engine.resume()` (leader election). */
   paused?: boolean;
   onSourceRejected?: (reconciler: string) => void;
+  /** A revision of `reconciler` was quarantined (metrics). */
+  onQuarantined?: (reconciler: string) => void;
   onRevisionAccepted?: (rev: AcceptedRevision) => void | Promise<void>;
   /** The reconciler ConfigMap was deleted (admission drops its webhooks). */
   onReconcilerRemoved?: (reconciler: string) => void | Promise<void>;
@@ -38,12 +40,12 @@ export interface OperatorOptions {
 export class Operator {
   readonly client: KubeClient;
   readonly log: LogBus;
-  readonly sandbox: Sandbox;
+  readonly sandbox: SandboxFleet;
   readonly compiler: CompilerProcess;
   readonly engine: Engine;
   readonly sources: SourceManager;
 
-  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: Sandbox; compiler: CompilerProcess; engine: Engine; sources: SourceManager }) {
+  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: CompilerProcess; engine: Engine; sources: SourceManager }) {
     this.client = parts.client;
     this.log = parts.log;
     this.sandbox = parts.sandbox;
@@ -57,15 +59,31 @@ export class Operator {
     const log = o.log ?? new LogBus();
     const client = KubeClient.fromKubeConfig(o.kubeConfig, { userAgent: "chakrator-operator" });
     const events = new EventRecorder(client, { onError: (err) => log.log("warn", `could not record an Event: ${err instanceof Error ? err.message : String(err)}`) });
-    const sandbox = await Sandbox.start({
+    // One sandbox host per reconciler (started with its first revision), so that one
+    // reconciler's code can never slow or break another's; editor dry runs get their own.
+    let sources: SourceManager | undefined;
+    const sandbox = new SandboxFleet({
       ...o.sandbox,
       onEvent: (e) => {
         o.sandbox?.onEvent?.(e);
-        if (e.type === "host-exited") log.log("error", `sandbox host (pid ${e.pid}) exited (${e.signal ?? `code ${e.code}`}); ${e.failedCalls} in-flight calls failed and will be retried; starting a new host`);
-        else if (e.type === "host-started" && e.generation > 1) log.log("info", `sandbox host restarted (pid ${e.pid})`);
-        else if (e.type === "host-unresponsive") log.log("error", `sandbox host (pid ${e.pid}) stopped answering for ${e.waitedMs} ms; killing it`);
-        else if (e.type === "isolate-disposed") log.log("warn", `isolate of ${e.revisionId} disposed (${e.reason}); it is rebuilt on the next call`);
-        else if (e.type === "revision-reload-failed") log.log("error", `could not reload ${e.revisionId} into the new sandbox host: ${e.error.message}`);
+        const context = e.host === EDITOR_HOST ? {} : { reconciler: e.host };
+        const whose = e.host === EDITOR_HOST ? "the editor's sandbox host" : "sandbox host";
+        if (e.type === "host-exited") log.log("error", `${whose} (pid ${e.pid}) ${e.reason === "hung" ? "was killed as hung" : e.reason === "memory" ? "was killed over its memory limit" : `exited (${e.signal ?? `code ${e.code}`})`}; ${e.failedCalls} in-flight calls failed and will be retried; it restarts on demand`, context);
+        else if (e.type === "host-started" && e.generation > 1) log.log("info", `${whose} restarted (pid ${e.pid})`, context);
+        else if (e.type === "host-unresponsive") log.log("error", `${whose} (pid ${e.pid}) stopped answering for ${e.waitedMs} ms; killing it`, context);
+        else if (e.type === "host-memory-limit") log.log("error", `${whose} (pid ${e.pid}) reached ${Math.round(e.rssBytes / 2 ** 20)} MiB RSS, over its limit of ${Math.round(e.capBytes / 2 ** 20)} MiB; killing it`, context);
+        else if (e.type === "isolate-disposed") log.log("warn", `an isolate was disposed (${e.reason}); it is rebuilt on the next call`, context);
+        else if (e.type === "revision-reload-failed") log.log("error", `could not reload a revision into the new sandbox host: ${e.error.message}`, context);
+        else if (e.type === "log-rate-limited") log.log("warn", `${e.dropped} log records dropped: over the rate limit of ${e.ratePerSecond} records/s`, context);
+        else if (e.type === "event-budget-exceeded") log.log("warn", `${e.dropped} Events not recorded: over the per-resource Event budget`, { ...context, resource: e.resource });
+        else if (e.type === "revision-quarantined") {
+          const message = `a revision is quarantined for ${Math.round(e.durationMs / 1000)} s (quarantine ${e.count}): its sandbox host failed repeatedly, last because the host ${e.cause}; save a fixed revision or roll back`;
+          log.log("error", message, context);
+          o.onQuarantined?.(e.host);
+          const [namespace, name] = e.host.split("/");
+          const cm = namespace !== undefined && name !== undefined ? sources?.configMap(namespace, name) : undefined;
+          if (cm !== undefined) void events.record(cm, { type: "Warning", reason: "RevisionQuarantined", message });
+        }
       },
     });
     // Type-checking runs in its own process: a slow or crashing check never stalls the operator.
@@ -107,7 +125,7 @@ export class Operator {
     };
     if (o.namespace !== undefined) sourceOptions.namespace = o.namespace;
     if (o.onSourceRejected) sourceOptions.onRejected = o.onSourceRejected;
-    const sources = new SourceManager(sourceOptions);
+    sources = new SourceManager(sourceOptions);
     sources.start();
     await sources.synced();
     return new Operator({ client, log, sandbox, compiler, engine, sources });

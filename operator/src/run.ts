@@ -13,7 +13,7 @@
  * period, release the lease (a follower takes over within one retry period), close
  * the server and the sandbox, exit 0.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentials } from "./kube/credentials.ts";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -22,21 +22,21 @@ import { LeaderElector } from "./kube/leader.ts";
 import { OperatorPeers } from "./kube/peers.ts";
 import { RelayTokenSource } from "./kube/tokens.ts";
 import { Operator } from "./operator.ts";
-import type { SandboxOptions } from "./sandbox/index.ts";
+import type { FleetOptions } from "./sandbox/index.ts";
 import { startServer } from "./server/index.ts";
 import type { LogBus } from "./telemetry/log.ts";
 import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
 import { LogRelay } from "./telemetry/relay.ts";
 
 export interface RunOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeCredentials;
   log: LogBus;
   namespace?: string;
   listen: { host: string; port: number };
   auth: "off" | "token";
   keepRevisions?: number;
   workers?: number;
-  sandbox?: SandboxOptions;
+  sandbox?: FleetOptions;
   leaderElection?: boolean;
   /** This replica's editor address as other replicas reach it (log relay); e.g. http://<pod IP>:8080. */
   advertiseUrl?: string;
@@ -105,6 +105,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     },
     onSourceRejected: (reconciler) => metrics.revisionsRejected.inc({ reconciler }),
     onReconcilerRemoved: (reconciler) => admissionGate.removed(reconciler),
+    onQuarantined: (reconciler) => metrics.revisionsQuarantined.inc({ reconciler }),
   });
 
   let elector: LeaderElector | undefined;

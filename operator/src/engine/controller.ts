@@ -16,8 +16,8 @@ import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.t
 import type { EventRecorder, EventSpec } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
 import {
-  CallAbortedError, InvalidResultError, MemoryLimitError, SandboxCrashedError, SandboxError, TimeoutError, UserCodeError, userMessage,
-  type HostBridge, type Sandbox,
+  CallAbortedError, HostMemoryLimitError, InvalidResultError, MemoryLimitError, QuarantinedError, SandboxCrashedError, SandboxError, TimeoutError,
+  UserCodeError, userMessage, type HostBridge, type RevisionRunner,
 } from "../sandbox/index.ts";
 import type { FinalizeResult, KindRef, ReconcileResult, Resource } from "../../types/chakrator.d.ts";
 import { childrenToPrune, fieldManager, InvalidChildError, kindKey, needsApply, ownerLabel, prepareChildren } from "./children.ts";
@@ -63,7 +63,7 @@ export interface EngineHooks {
 
 export interface ControllerDeps {
   client: KubeClient;
-  sandbox: Sandbox;
+  sandbox: RevisionRunner;
   events: EventRecorder;
   log: EngineLog;
   hooks?: EngineHooks;
@@ -76,7 +76,8 @@ export interface ControllerDeps {
 type Outcome =
   | { type: "done"; requeueAfterMs?: number }
   | { type: "gone" }
-  | { type: "error"; error: unknown };
+  /** `retryAfterMs`: retry then instead of after the key's backoff (a quarantine's end). */
+  | { type: "error"; error: unknown; retryAfterMs?: number };
 
 /** Runs one reconciler revision; see the module comment. */
 export class Controller {
@@ -257,7 +258,8 @@ export class Controller {
           this.#deps.hooks?.reconciled?.(reconciler, outcome.requeueAfterMs !== undefined ? "requeue" : "success", seconds);
           break;
         case "error":
-          this.#queue.addRateLimited(key);
+          if (outcome.retryAfterMs !== undefined) this.#queue.addAfter(key, outcome.retryAfterMs);
+          else this.#queue.addRateLimited(key);
           this.#deps.hooks?.reconciled?.(reconciler, "error", seconds);
           break;
       }
@@ -365,7 +367,7 @@ export class Controller {
     if (err instanceof UserCodeError && err.userStack) fields.stack = err.userStack;
     this.#deps.log.log("error", `reconcile failed: ${message}`, { reconciler: rev.reconciler, revision: rev.number, resource, fields });
     if (err instanceof TimeoutError) this.#deps.hooks?.sandboxFailure?.(rev.reconciler, "timeout");
-    if (err instanceof MemoryLimitError) this.#deps.hooks?.sandboxFailure?.(rev.reconciler, "memory");
+    if (err instanceof MemoryLimitError || err instanceof HostMemoryLimitError) this.#deps.hooks?.sandboxFailure?.(rev.reconciler, "memory");
     const spec: EventSpec = { type: "Warning", reason, message };
     void this.#deps.events.record(res, spec);
     try {
@@ -373,6 +375,8 @@ export class Controller {
     } catch (statusErr: unknown) {
       this.#deps.log.log("warn", `could not write the Ready=False status: ${describe(statusErr)}`, { reconciler: rev.reconciler, resource });
     }
+    // A quarantined revision is tried again when its quarantine ends, not sooner.
+    if (err instanceof QuarantinedError) return { type: "error", error: err, retryAfterMs: Math.max(1000, err.until - Date.now() + Math.random() * 1000) };
     return { type: "error", error: err };
   }
 
@@ -444,7 +448,8 @@ function worthReconciling(old: KubeObject, obj: KubeObject): boolean {
 
 function reasonFor(err: unknown, fallback: string): string {
   if (err instanceof TimeoutError) return "Timeout";
-  if (err instanceof MemoryLimitError) return "MemoryLimit";
+  if (err instanceof MemoryLimitError || err instanceof HostMemoryLimitError) return "MemoryLimit";
+  if (err instanceof QuarantinedError) return "Quarantined";
   if (err instanceof InvalidResultError) return "InvalidResult";
   if (err instanceof SandboxCrashedError || err instanceof CallAbortedError) return "SandboxRestarted";
   if (err instanceof InvalidChildError) return "InvalidChild";

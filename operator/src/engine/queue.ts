@@ -25,6 +25,9 @@
  * a fake clock and never sleep.
  */
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Milliseconds-based clock and one-shot timers; `now()` must never go backwards. */
 export interface QueueClock {
   now(): number;
@@ -68,7 +71,9 @@ export interface WorkQueueOptions {
 export const systemClock: QueueClock = {
   now: () => performance.now(),
   setTimer: (callback, delayMs) => {
-    const timer = setTimeout(callback, delayMs);
+    // Node's timers hold 32-bit milliseconds: a longer delay would fire after 1 ms, and
+    // then again every millisecond. Waking early is harmless: the heap re-arms the timer.
+    const timer = setTimeout(callback, Math.min(delayMs, MAX_TIMER_MS));
     timer.unref();
     return timer;
   },

@@ -94,6 +94,46 @@ export class SandboxCrashedError extends SandboxError {
   override name = "SandboxCrashedError";
 }
 
+/**
+ * The reconciler's sandbox host grew past its RSS cap during the call and was killed
+ * (a retry runs on a new host). Only this reconciler's host: others are unaffected.
+ */
+export class HostMemoryLimitError extends SandboxError {
+  override name = "HostMemoryLimitError";
+  readonly revisionId: string;
+  readonly method: string;
+  readonly rssMb: number;
+  readonly capMb: number;
+  constructor(site: CallSite, rssMb: number, capMb: number, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} drove its sandbox host to ${rssMb} MiB, over the host's limit of ${capMb} MiB (annotation chakrator.dev/host-memory-mb); the host was restarted`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+    this.rssMb = rssMb;
+    this.capMb = capMb;
+  }
+}
+
+/**
+ * The revision crashed, hung or overran its host too often and is quarantined: calls
+ * fail at once until `until` (ms since the epoch). A new revision or a rollback ends it.
+ */
+export class QuarantinedError extends SandboxError {
+  override name = "QuarantinedError";
+  readonly revisionId: string;
+  readonly method: string;
+  readonly lastCause: string;
+  readonly until: number;
+  constructor(site: CallSite, lastCause: string, until: number, options?: ErrorOptions) {
+    // "until <time>", not "for N s": the message stays the same while the quarantine lasts, so Events aggregate.
+    const at = new Date(until).toISOString().replace(/\.\d+Z$/, "Z");
+    super(`revision ${site.revisionId} is quarantined until ${at} because its sandbox host kept failing (last: the host ${lastCause}); save a fixed revision or roll back to lift it`, options);
+    this.revisionId = site.revisionId;
+    this.method = site.method;
+    this.lastCause = lastCause;
+    this.until = until;
+  }
+}
+
 /** The caller aborted the call through its `AbortSignal`; `cause` is the signal's reason. */
 export class CallAbortedError extends SandboxError {
   override name = "CallAbortedError";
@@ -109,5 +149,5 @@ export class SandboxUsageError extends SandboxError {
  * ("reconcile threw: Error: ..."); logs and status name the revision by its number.
  */
 export function userMessage(err: SandboxError): string {
-  return err.message.replace(/ of revision \S+/, "");
+  return err.message.replace(/ of revision \S+/, "").replace(/^revision \S+ is quarantined/, "this revision is quarantined");
 }

@@ -2,8 +2,8 @@
  * The sandbox host: a child process of the operator that owns every isolated-vm
  * isolate, so that an isolate bringing the process down (isolated-vm's README warns a
  * memory overrun can abort it) takes only this process with it. Started by
- * `host-process.ts` with an IPC channel; exits when the channel closes, so it never
- * outlives the operator.
+ * `sandbox.ts` through `child/supervised.ts`; exits when the channel closes, and the
+ * operator's reaper kills it if it is too busy to notice, so it never outlives the operator.
  *
  * It keeps one `RevisionPool` per loaded revision and serves the parent's requests
  * (see `protocol.ts`). Bridge traffic is bounded per call: at most 1000 log records
@@ -11,17 +11,20 @@
  * error's message is cut at 8 KiB and its stack at 32 KiB. A bridge
  * request arriving after its call ended is refused; replies to it are dropped.
  */
+import { guardChild } from "../child/guard.ts";
+import { CALL_BUDGET } from "./budgets.ts";
 import { parseBridgeArgs, parseEvent, parseFields } from "./bridge-args.ts";
 import { BuildError, type IsolateSlot, type SlotHooks } from "./isolate-slot.ts";
 import type { HostMessage, HostRequest, HostStats, RevisionSpec } from "./protocol.ts";
 import { RevisionPool } from "./revision-pool.ts";
 import type { CallMethod, LogLevel } from "./types.ts";
 
-const MAX_LOGS = 1000;
-const MAX_EVENTS = 100;
-const MAX_REQUESTS = 1000;
-const MAX_MESSAGE_CHARS = 8 * 1024;
-const MAX_FIELDS_CHARS = 32 * 1024;
+// The prelude enforces the same budgets inside the isolate; these are the backstop.
+const MAX_LOGS = CALL_BUDGET.logs;
+const MAX_EVENTS = CALL_BUDGET.events;
+const MAX_REQUESTS = CALL_BUDGET.reads;
+const MAX_MESSAGE_CHARS = CALL_BUDGET.messageChars;
+const MAX_FIELDS_CHARS = CALL_BUDGET.fieldsChars;
 const LEVELS: ReadonlySet<string> = new Set(["debug", "info", "warn", "error"]);
 
 interface ActiveCall {
@@ -78,6 +81,10 @@ const hooks: SlotHooks = {
       message: cut(message, MAX_MESSAGE_CHARS),
       ...(fields !== undefined ? { fields } : {}),
     });
+  },
+  dropped(callId, count) {
+    const call = calls.get(callId);
+    if (call !== undefined && Number.isSafeInteger(count) && count > 0) call.dropped += count;
   },
   event(callId, json) {
     const call = calls.get(callId);
@@ -190,6 +197,5 @@ function handle(request: HostRequest): void {
   }
 }
 
-process.on("message", (message) => handle(message as HostRequest));
-process.on("disconnect", () => process.exit(0));
-send({ t: "ready", pid: process.pid });
+// Heartbeat answers, exit on disconnect, `ready`: the supervisor's side (child/guard.ts).
+guardChild<HostRequest>(handle);

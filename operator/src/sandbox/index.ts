@@ -1,10 +1,14 @@
 /**
  * The sandbox: runs reconciler revisions (untrusted, already-transpiled JavaScript) in
- * isolated-vm isolates inside a supervised child process. See README.md.
+ * isolated-vm isolates inside supervised child processes, one per reconciler. See README.md.
  */
 export { Sandbox } from "./sandbox.ts";
+export { SandboxFleet } from "./fleet.ts";
+export type { FleetEvent, FleetOptions, RevisionRunner } from "./fleet.ts";
+export { MAX_REQUEUE_SECONDS } from "./result-shape.ts";
+export { EDITOR_HOST } from "./types.ts";
 export {
-  CallAbortedError, InvalidResultError, LoadError, MemoryLimitError, SandboxCrashedError, SandboxError,
+  CallAbortedError, HostMemoryLimitError, InvalidResultError, LoadError, MemoryLimitError, QuarantinedError, SandboxCrashedError, SandboxError,
   SandboxUsageError, TimeoutError, UserCodeError, userMessage,
 } from "./errors.ts";
 export type { CallSite } from "./errors.ts";

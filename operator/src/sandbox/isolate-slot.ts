@@ -16,6 +16,7 @@
  *   not share it.
  */
 import ivm from "isolated-vm";
+import { CALL_BUDGET } from "./budgets.ts";
 import { resolveSpecifier } from "./module-graph.ts";
 import { PRELUDE_FILENAME, PRELUDE_SOURCE } from "./prelude.ts";
 import type { RevisionMeta, RevisionSpec } from "./protocol.ts";
@@ -30,6 +31,8 @@ export interface SlotHooks {
   request(callId: number, op: string, argsJson: string): Promise<string>;
   log(callId: number, level: string, message: string, fieldsJson: string): void;
   event(callId: number, eventJson: string): void;
+  /** The prelude dropped `count` log records or events of the call (over its budget). */
+  dropped(callId: number, count: number): void;
 }
 
 /** How one run ended. */
@@ -74,7 +77,8 @@ export class IsolateSlot {
       const bridge = new ivm.Reference((callId: number, op: string, argsJson: string) => hooks.request(callId, op, argsJson));
       const log = new ivm.Callback((callId: number, level: string, message: string, fields: string) => hooks.log(callId, level, message, fields), { ignored: true });
       const event = new ivm.Callback((callId: number, json: string) => hooks.event(callId, json), { ignored: true });
-      const kernel = (await context.evalClosure(PRELUDE_SOURCE, [bridge, log, event, spec.maxResultBytes], {
+      const dropped = new ivm.Callback((callId: number, count: number) => hooks.dropped(callId, count), { ignored: true });
+      const kernel = (await context.evalClosure(PRELUDE_SOURCE, [bridge, log, event, spec.maxResultBytes, JSON.stringify(CALL_BUDGET), dropped], {
         filename: PRELUDE_FILENAME,
         result: { reference: true },
       })) as ivm.Reference<(...args: unknown[]) => unknown>;

@@ -13,6 +13,11 @@ export interface ResolvedOptions {
   maxMemoryMb: number;
   poolSize: number;
   maxResultBytes: number;
+  maxHostMemoryMb: number;
+  heartbeatTimeoutMs: number;
+  quarantineStrikes: number;
+  quarantineWindowMs: number;
+  hostExecArgv: string[];
   onEvent: (event: SandboxEvent) => void;
 }
 
@@ -23,7 +28,26 @@ export const DEFAULTS = {
   maxMemoryMb: 256,
   poolSize: 2,
   maxResultBytes: 4 * 1024 * 1024,
+  maxHostMemoryMb: 1024,
+  heartbeatTimeoutMs: 5000,
+  quarantineStrikes: 3,
+  quarantineWindowMs: 5 * 60_000,
 } as const;
+
+/**
+ * RSS a host needs before any isolate: Node, isolated-vm and the host's own code
+ * measure about 45 MiB on Node 24 (operator/bench/noisy-neighbour.bench.ts prints it).
+ */
+const HOST_BASE_MB = 96;
+
+/**
+ * A host's default RSS cap for a revision: the base plus twice each isolate's limit
+ * (isolated-vm's `memoryLimit` is a guideline that hostile code can overshoot), capped
+ * by `maxHostMemoryMb`. 64 MiB isolates in a pool of 2 give 352 MiB.
+ */
+export function defaultHostMemoryMb(memoryMb: number, options: ResolvedOptions): number {
+  return Math.min(options.maxHostMemoryMb, HOST_BASE_MB + 2 * options.poolSize * memoryMb);
+}
 
 /** isolated-vm refuses less than 8 MiB. */
 const MIN_MEMORY_MB = 8;
@@ -46,6 +70,11 @@ export function resolveOptions(options: SandboxOptions): ResolvedOptions {
     memoryMb: clamp(positive("memoryMb", options.memoryMb, DEFAULTS.memoryMb), MIN_MEMORY_MB, maxMemoryMb),
     poolSize: Math.max(1, Math.floor(positive("poolSize", options.poolSize, DEFAULTS.poolSize))),
     maxResultBytes: positive("maxResultBytes", options.maxResultBytes, DEFAULTS.maxResultBytes),
+    maxHostMemoryMb: Math.max(64, positive("maxHostMemoryMb", options.maxHostMemoryMb, DEFAULTS.maxHostMemoryMb)),
+    heartbeatTimeoutMs: Math.max(200, positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs)),
+    quarantineStrikes: Math.max(1, Math.floor(positive("quarantineStrikes", options.quarantineStrikes, DEFAULTS.quarantineStrikes))),
+    quarantineWindowMs: positive("quarantineWindowMs", options.quarantineWindowMs, DEFAULTS.quarantineWindowMs),
+    hostExecArgv: [...(options.hostExecArgv ?? [])],
     onEvent: (event) => {
       try {
         onEvent?.(event);

@@ -25,7 +25,8 @@
 export const PRELUDE_FILENAME = "chakrator:prelude";
 
 export const PRELUDE_SOURCE = String.raw`"use strict";
-const bridgeRef = $0, logCallback = $1, eventCallback = $2, maxResultChars = $3;
+const bridgeRef = $0, logCallback = $1, eventCallback = $2, maxResultChars = $3, droppedCallback = $5;
+const budget = JSON.parse($4);
 for (const name of ["console", "WebAssembly", "SharedArrayBuffer", "Atomics"]) delete globalThis[name];
 const parse = JSON.parse, stringify = JSON.stringify, now = Date.now, isArray = Array.isArray;
 const freeze = Object.freeze, isFinite = Number.isFinite, apply = Reflect.apply;
@@ -72,13 +73,38 @@ function fieldsJson(fields) {
   try { return stringify(fields) ?? ""; } catch (e) { return stringify({ fieldsError: "log fields are not JSON: " + StringOf(e && e.message) }); }
 }
 
-function makeContext(callId) {
-  const logAt = (level) => (message, fields) => { logCallback(callId, level, StringOf(message), fieldsJson(fields)); };
+function cut(text, max) {
+  return text.length > max ? text.slice(0, max) + "\u2026" : text;
+}
+
+// Budgets are counted and cut here, inside the isolate, before anything crosses: past
+// its budget a bridge call is a no-op (counted as dropped) or a rejection, so a tight
+// loop of ctx calls costs the host nothing. The host counts again, as a backstop.
+function makeContext(callId, counts) {
+  const logAt = (level) => (message, fields) => {
+    if (++counts.logs > budget.logs) { counts.dropped++; return; }
+    let json = fieldsJson(fields);
+    if (json.length > budget.fieldsChars) json = stringify({ fieldsError: "log fields over " + budget.fieldsChars + " characters were dropped" });
+    logCallback(callId, level, cut(StringOf(message), budget.messageChars), json);
+  };
+  const read = (op, args) => {
+    if (++counts.reads > budget.reads) return Promise.reject(new ErrorClass("ctx." + op + ": more than " + budget.reads + " cache reads in one call"));
+    return request(callId, op, args);
+  };
   return freeze({
     log: freeze({ debug: logAt("debug"), info: logAt("info"), warn: logAt("warn"), error: logAt("error") }),
-    get: (kind, name, namespace) => request(callId, "get", [kind, name, namespace]),
-    list: (kind, options) => request(callId, "list", [kind, options]),
-    event: (event) => { let json; try { json = stringify(event); } catch (e) { throw new ErrorClass("ctx.event: event is not JSON: " + StringOf(e && e.message)); } eventCallback(callId, json ?? ""); },
+    get: (kind, name, namespace) => read("get", [kind, name, namespace]),
+    list: (kind, options) => read("list", [kind, options]),
+    event: (event) => {
+      if (++counts.events > budget.events) { counts.dropped++; return; }
+      let json;
+      try { json = stringify(event); } catch (e) { throw new ErrorClass("ctx.event: event is not JSON: " + StringOf(e && e.message)); }
+      if (json !== undefined && json.length > budget.messageChars) {
+        logAt("warn")("ctx.event: the event is over " + budget.messageChars + " characters as JSON; the event was not recorded");
+        return;
+      }
+      eventCallback(callId, json ?? "");
+    },
     now: () => now(),
   });
 }
@@ -115,22 +141,31 @@ function serialize(value) {
 function describeError(error) {
   try {
     if (error instanceof ErrorClass) {
-      return stringify({ name: StringOf(error.name), message: StringOf(error.message), stack: typeof error.stack === "string" ? error.stack : "" });
+      return stringify({ name: cut(StringOf(error.name), 200), message: cut(StringOf(error.message), budget.messageChars), stack: typeof error.stack === "string" ? cut(error.stack, budget.stackChars) : "" });
     }
     let text;
     try { text = stringify(error); } catch { text = undefined; }
-    return stringify({ name: "Error", message: "a non-Error value was thrown: " + (text ?? StringOf(error)), stack: "" });
+    return stringify({ name: "Error", message: cut("a non-Error value was thrown: " + (text ?? StringOf(error)), budget.messageChars), stack: "" });
   } catch {
     return stringify({ name: "Error", message: "a value was thrown that cannot be described", stack: "" });
   }
 }
 
 async function call(method, resourceJson, callId) {
+  const counts = { logs: 0, events: 0, reads: 0, dropped: 0 };
+  try {
+    return await callWith(counts, method, resourceJson, callId);
+  } finally {
+    if (counts.dropped > 0) droppedCallback(callId, counts.dropped);
+  }
+}
+
+async function callWith(counts, method, resourceJson, callId) {
   let value;
   try {
     const input = parse(resourceJson);
     // Admission calls get { object, request } and pass (object, ctx, request).
-    const args = method === "validate" || method === "mutate" ? [input.object, makeContext(callId), input.request] : [input, makeContext(callId)];
+    const args = method === "validate" || method === "mutate" ? [input.object, makeContext(callId, counts), input.request] : [input, makeContext(callId, counts)];
     value = await apply(reconciler[method], reconciler, args);
   } catch (error) {
     return "U" + describeError(error);

@@ -10,18 +10,25 @@ import type { CallMethod } from "./types.ts";
 
 type JsonObject = { [key: string]: JsonValue };
 
+/** The longest `requeueAfterSeconds` honoured (24 h); larger values are clamped to it. */
+export const MAX_REQUEUE_SECONDS = 24 * 60 * 60;
+
 /** The result if its shape is valid for `method`, else a message saying what is wrong. */
-export function checkResultShape(method: CallMethod, value: unknown): { ok: true; value: JsonObject } | { ok: false; message: string } {
+export function checkResultShape(method: CallMethod, input: unknown): { ok: true; value: JsonObject } | { ok: false; message: string } {
   const fail = (message: string) => ({ ok: false as const, message });
-  if (!isObject(value)) return fail(`${method} must return an object, got ${describe(value)}`);
+  if (!isObject(input)) return fail(`${method} must return an object, got ${describe(input)}`);
+  let value: JsonObject = input;
   const allowed = method === "reconcile" ? ["children", "status", "requeueAfterSeconds"] : ["done", "requeueAfterSeconds"];
   for (const key of Object.keys(value)) {
     if (!allowed.includes(key)) return fail(`unknown field "${key}"; ${method} may return ${allowed.join(", ")}`);
   }
   const requeue = value["requeueAfterSeconds"];
-  if (requeue !== undefined && (typeof requeue !== "number" || requeue < 0)) {
-    return fail(`requeueAfterSeconds must be a number >= 0, got ${describe(requeue)}`);
+  if (requeue !== undefined && (typeof requeue !== "number" || !Number.isFinite(requeue) || requeue < 0)) {
+    return fail(`requeueAfterSeconds must be a number >= 0 and finite, got ${describe(requeue)}`);
   }
+  // Longer waits are clamped, not refused: "come back much later" is a fair intent, and
+  // the periodic resync re-reconciles every object long before 24 h anyway.
+  if (typeof requeue === "number" && requeue > MAX_REQUEUE_SECONDS) value = { ...value, requeueAfterSeconds: MAX_REQUEUE_SECONDS };
   if (method === "finalize") {
     if (typeof value["done"] !== "boolean") return fail(`finalize must return { done: boolean }, got done = ${describe(value["done"])}`);
     return { ok: true, value };

@@ -1,6 +1,8 @@
 /**
- * `Sandbox`: the operator's side of the sandbox. It supervises one sandbox host process
- * (see `host.ts`), keeps the loaded revisions, and turns calls into host requests.
+ * `Sandbox`: the operator's side of ONE sandbox host process (see `host.ts`). It keeps
+ * the revisions loaded in that host and turns calls into host requests. The operator
+ * runs one `Sandbox` per reconciler (`fleet.ts`), so everything below concerns only
+ * the reconciler whose revisions live here.
  *
  * Guarantees:
  * - User code never runs in the operator process; the operator never dies of it.
@@ -8,64 +10,97 @@
  *   in order, and can be aborted while waiting.
  * - Every call settles: with its result, or one of the errors in `errors.ts`. The host
  *   enforces each call's wall-clock limit; a backstop here (2 × timeout + 2 s) kills a
- *   host that stops answering.
- * - If the host dies, every request in it fails with `SandboxCrashedError`, an event is
- *   emitted, and a new host starts (at once, then with backoff up to 5 s while it keeps
- *   dying) with every loaded revision loaded again. Calls made meanwhile wait for it.
+ *   host that does not answer a call.
+ * - Hung versus busy: the host's main thread answers a heartbeat every second even
+ *   while calls run (isolates run on their own threads). No answer for
+ *   `heartbeatTimeoutMs` means the host itself is stuck: it is killed (`hung`).
+ * - Memory: the host's RSS is read every 250 ms and the host killed above its cap (the
+ *   largest `hostMemoryMb` of its revisions, by default derived from their isolate
+ *   limits, never above `maxHostMemoryMb`); in-flight calls fail with
+ *   `HostMemoryLimitError`.
+ * - A dead host is restarted lazily, by the next load or call that needs it, after a
+ *   backoff that grows while it keeps dying (0, 250 ms, 500 ms … 30 s; reset after
+ *   30 s up). Its revisions are loaded again first.
+ * - Quarantine: a revision that had a call in flight when its host crashed, hung or
+ *   ran out of memory `quarantineStrikes` times within `quarantineWindowMs` is
+ *   quarantined: its calls fail at once with `QuarantinedError` (naming the last cause)
+ *   for 1 min, doubling with each further quarantine up to 15 min; after that one call
+ *   is let through, and a success ends it. Unloading the revision forgets all of it, so
+ *   a new revision or a rollback starts clean.
  */
+import { Replies } from "../child/replies.ts";
+import { SupervisedChild, type ExitReason } from "../child/supervised.ts";
 import {
-  CallAbortedError, LoadError, MemoryLimitError, SandboxCrashedError, SandboxUsageError, TimeoutError,
-  UserCodeError, InvalidResultError, type CallSite,
+  CallAbortedError, HostMemoryLimitError, InvalidResultError, LoadError, MemoryLimitError, QuarantinedError, SandboxCrashedError,
+  SandboxUsageError, TimeoutError, UserCodeError, type CallSite,
 } from "./errors.ts";
-import { HostProcess } from "./host-process.ts";
-import { clampLimits, resolveOptions, type ResolvedOptions } from "./limits.ts";
+import { clampLimits, defaultHostMemoryMb, resolveOptions, type ResolvedOptions } from "./limits.ts";
 import type { HostMessage, HostRequest, HostStats, RevisionMeta, RevisionSpec } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { FinalizeResult, ReconcileResult, Resource, ValidateResult } from "../../types/chakrator.d.ts";
 import type {
   AdmissionInput, CallMethod, CallOptions, CallOutcome, HostBridge, LoadedRevision, RevisionSource, SandboxEvent, SandboxOptions,
 } from "./types.ts";
+import { fileURLToPath } from "node:url";
 
+const HOST_PATH = fileURLToPath(new URL("./host.ts", import.meta.url));
 const BACKSTOP_MARGIN_MS = 2000;
 const LOAD_MARGIN_MS = 10_000;
 const HEALTHY_AFTER_MS = 30_000;
-const BACKOFF_MS = [0, 250, 500, 1000, 2000, 4000, 5000] as const;
+const BACKOFF_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000] as const;
+const QUARANTINE_BASE_MS = 60_000;
+const QUARANTINE_MAX_MS = 15 * 60_000;
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: Error): void;
-  cleanup(): void;
+interface CallMeta {
+  site: CallSite;
+  bridge: HostBridge;
+  revision: RevisionState;
+  signal: AbortSignal | undefined;
+}
+
+interface RequestMeta {
   /** The revision a load is for, to name it in a `LoadError`. */
   loads?: string;
-  call?: { site: CallSite; bridge: HostBridge; revision: RevisionState; signal: AbortSignal | undefined };
+  call?: CallMeta;
+}
+
+interface Quarantine {
+  strikes: number[];
+  /** Quarantines so far without a success in between: sets the next duration. */
+  count: number;
+  until: number;
+  lastCause: string;
 }
 
 interface RevisionState {
   spec: RevisionSpec;
   loaded: LoadedRevision;
+  /** RSS cap this revision asks of its host. */
+  hostMemoryMb: number;
   semaphore: Semaphore;
   inFlight: number;
   unloading: Promise<void> | undefined;
   drained: () => void;
   broken: LoadError | undefined;
+  quarantine: Quarantine;
 }
+
+type Host = SupervisedChild<HostRequest, HostMessage>;
 
 export class Sandbox {
   private readonly options: ResolvedOptions;
-  private host: HostProcess | undefined;
+  private host: Host | undefined;
   /** True while `host` is started and has every revision loaded. */
   private up = false;
-  /** Settles when a host is up again (or the sandbox is closed). */
-  private hostReady: Promise<void> = Promise.resolve();
+  private starting: Promise<void> | undefined;
   private generation = 0;
   private startedAt = 0;
   private crashes = 0;
   private wakeRestart: (() => void) | undefined;
   private closed = false;
-  private nextId = 1;
   private readonly revisions = new Map<string, RevisionState>();
   private readonly loading = new Map<string, Promise<LoadedRevision>>();
-  private readonly pending = new Map<number, Pending>();
+  private readonly replies = new Replies<RequestMeta>();
 
   private constructor(options: ResolvedOptions) {
     this.options = options;
@@ -74,13 +109,31 @@ export class Sandbox {
   /** Starts a sandbox host and resolves once it answers; rejects if it cannot start. */
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const sandbox = new Sandbox(resolveOptions(options));
-    await sandbox.startHost();
+    await sandbox.ensureHost();
     return sandbox;
   }
 
-  /** The current host's process id (undefined while it restarts): for diagnostics and tests. */
+  /** A sandbox whose host starts with the first load (the fleet starts hosts on demand). */
+  static lazy(options: SandboxOptions = {}): Sandbox {
+    return new Sandbox(resolveOptions(options));
+  }
+
+  /** The current host's process id (undefined while none runs): for diagnostics and tests. */
   get hostPid(): number | undefined {
     return this.up ? this.host?.pid : undefined;
+  }
+
+  /** How many revisions are loaded (the fleet stops an empty host). */
+  get revisionCount(): number {
+    return this.revisions.size + this.loading.size;
+  }
+
+  /** The host's RSS cap now, in bytes. */
+  hostMemoryCapBytes(): number {
+    let mb = 0;
+    for (const revision of this.revisions.values()) mb = Math.max(mb, revision.hostMemoryMb);
+    if (mb === 0) mb = this.options.maxHostMemoryMb;
+    return Math.min(mb, this.options.maxHostMemoryMb) * 1024 * 1024;
   }
 
   /**
@@ -114,8 +167,9 @@ export class Sandbox {
    * Runs `method` of a loaded revision on a JSON copy of `resource`, with `bridge` as
    * the operator's side of `ctx`. Resolves to the JSON-copied, shape-checked result.
    * Rejects with `UserCodeError`, `TimeoutError`, `MemoryLimitError`, `InvalidResultError`,
-   * `SandboxCrashedError` (retry), `CallAbortedError`, `LoadError` (a rebuild failed) or
-   * `SandboxUsageError` (unknown revision, no `finalize`, resource not JSON, closed).
+   * `HostMemoryLimitError`, `SandboxCrashedError` (retry), `QuarantinedError`,
+   * `CallAbortedError`, `LoadError` (a rebuild failed) or `SandboxUsageError` (unknown
+   * revision, no such method, resource not JSON, closed).
    */
   call(revisionId: string, method: "reconcile", resource: object, bridge: HostBridge, options?: CallOptions): Promise<ReconcileResult>;
   call(revisionId: string, method: "finalize", resource: object, bridge: HostBridge, options?: CallOptions): Promise<FinalizeResult>;
@@ -129,6 +183,8 @@ export class Sandbox {
     if (method !== "reconcile" && method !== "finalize" && method !== "validate" && method !== "mutate") throw new SandboxUsageError(`unknown method ${String(method)}`);
     if (method === "finalize" && !revision.loaded.hasFinalize) throw new SandboxUsageError(`revision ${revisionId} has no finalize`);
     if ((method === "validate" && !revision.loaded.hasValidate) || (method === "mutate" && !revision.loaded.hasMutate)) throw new SandboxUsageError(`revision ${revisionId} has no ${method}`);
+    const site = { revisionId, method };
+    this.checkQuarantine(revision, site);
     let resourceJson: string | undefined;
     try {
       resourceJson = JSON.stringify(resource);
@@ -140,16 +196,16 @@ export class Sandbox {
     try {
       const release = await revision.semaphore.acquire(options.signal);
       try {
-        while (!this.up) {
-          this.assertOpen();
-          await this.hostReady;
-        }
+        const host = await this.ensureHost();
+        this.checkQuarantine(revision, site);
         if (revision.broken !== undefined) throw revision.broken;
-        const host = this.host as HostProcess;
-        const site = { revisionId, method };
-        return (await this.request(host, (id) => ({ t: "call", id, revisionId, method, resourceJson }), revision.loaded.limits.timeoutMs * 2 + BACKSTOP_MARGIN_MS, {
-          site, bridge, revision, signal: options.signal,
+        const outcome = (await this.request(host, (id) => ({ t: "call", id, revisionId, method, resourceJson }), revision.loaded.limits.timeoutMs * 2 + BACKSTOP_MARGIN_MS, {
+          call: { site, bridge, revision, signal: options.signal },
         })) as CallOutcome;
+        // A call that returns ends any probation; the next quarantine starts short again.
+        revision.quarantine.count = 0;
+        revision.quarantine.strikes = [];
+        return outcome;
       } finally {
         release();
       }
@@ -171,11 +227,10 @@ export class Sandbox {
     await revision.unloading;
   }
 
-  /** Memory figures of the host and its isolates. */
+  /** Memory figures of the host and its isolates (starts the host if none runs). */
   async stats(): Promise<HostStats> {
-    this.assertOpen();
-    while (!this.up) await this.hostReady;
-    return (await this.request(this.host as HostProcess, (id) => ({ t: "stats", id }), LOAD_MARGIN_MS)) as HostStats;
+    const host = await this.ensureHost();
+    return (await this.request(host, (id) => ({ t: "stats", id }), LOAD_MARGIN_MS)) as HostStats;
   }
 
   /** Fails whatever is pending with `SandboxUsageError` and stops the host. Idempotent. */
@@ -184,7 +239,7 @@ export class Sandbox {
     this.closed = true;
     this.up = false;
     this.wakeRestart?.();
-    this.failPending(() => new SandboxUsageError("the sandbox was closed"));
+    this.replies.rejectAll(() => new SandboxUsageError("the sandbox was closed"));
     await this.host?.stop();
   }
 
@@ -194,91 +249,91 @@ export class Sandbox {
       id: source.id, modules: { ...source.modules }, entry: source.entry, ...limits,
       poolSize: this.options.poolSize, maxResultBytes: this.options.maxResultBytes,
     };
-    while (!this.up) {
-      this.assertOpen();
-      await this.hostReady;
-    }
-    const meta = (await this.request(this.host as HostProcess, (id) => ({ t: "load", id, revision: spec }), limits.timeoutMs + LOAD_MARGIN_MS, undefined, spec.id)) as RevisionMeta;
-    const loaded: LoadedRevision = { id: spec.id, for: meta.for, owns: meta.owns, hasFinalize: meta.hasFinalize, ...(meta.hasValidate ? { hasValidate: true as const } : {}), ...(meta.hasMutate ? { hasMutate: true as const } : {}), limits };
+    const host = await this.ensureHost();
+    const meta = (await this.request(host, (id) => ({ t: "load", id, revision: spec }), limits.timeoutMs + LOAD_MARGIN_MS, { loads: spec.id })) as RevisionMeta;
+    const loaded: LoadedRevision = {
+      id: spec.id, for: meta.for, owns: meta.owns, hasFinalize: meta.hasFinalize,
+      ...(meta.hasValidate ? { hasValidate: true as const } : {}), ...(meta.hasMutate ? { hasMutate: true as const } : {}), limits,
+    };
+    const wanted = source.limits?.hostMemoryMb;
+    const hostMemoryMb = wanted !== undefined && Number.isFinite(wanted) && wanted > 0
+      ? Math.min(Math.round(wanted), this.options.maxHostMemoryMb)
+      : defaultHostMemoryMb(limits.memoryMb, this.options);
     this.revisions.set(spec.id, {
-      spec, loaded, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
+      spec, loaded, hostMemoryMb, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
+      quarantine: { strikes: [], count: 0, until: 0, lastCause: "" },
     });
     return loaded;
   }
 
+  private checkQuarantine(revision: RevisionState, site: CallSite): void {
+    const q = revision.quarantine;
+    if (q.until > Date.now()) throw new QuarantinedError(site, q.lastCause, q.until);
+  }
+
   /** Sends one request to `host` and waits for its reply, killing the host if none comes within `backstopMs`. */
-  private request(host: HostProcess, build: (id: number) => HostRequest, backstopMs: number, call?: Pending["call"], loads?: string): Promise<unknown> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const sentAt = Date.now();
-      const backstop = setTimeout(() => {
-        this.options.onEvent({ type: "host-unresponsive", pid: host.pid ?? 0, revisionId: call?.site.revisionId ?? "", waitedMs: Date.now() - sentAt });
-        host.kill();
-      }, backstopMs);
-      const onAbort = () => host.send({ t: "cancel", id });
-      call?.signal?.addEventListener("abort", onAbort, { once: true });
-      const cleanup = () => {
-        clearTimeout(backstop);
-        call?.signal?.removeEventListener("abort", onAbort);
-      };
-      this.pending.set(id, { resolve, reject, cleanup, ...(call !== undefined ? { call } : {}), ...(loads !== undefined ? { loads } : {}) });
-      if (!host.send(build(id))) this.settle(id)?.reject(new SandboxCrashedError("the sandbox host is gone"));
-      else if (call?.signal?.aborted) onAbort();
+  private request(host: Host, build: (id: number) => HostRequest, backstopMs: number, meta: RequestMeta = {}): Promise<unknown> {
+    const sentAt = Date.now();
+    const { id, promise } = this.replies.open<unknown>(meta, backstopMs, () => {
+      const waitedMs = Date.now() - sentAt;
+      this.options.onEvent({ type: "host-unresponsive", pid: host.pid ?? 0, revisionId: meta.call?.site.revisionId ?? "", waitedMs });
+      host.kill({ kind: "hung", waitedMs });
     });
+    const signal = meta.call?.signal;
+    const onAbort = () => host.send({ t: "cancel", id });
+    if (signal !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(() => signal.removeEventListener("abort", onAbort), () => signal.removeEventListener("abort", onAbort));
+    }
+    if (!host.send(build(id))) this.replies.take(id)?.reject(new SandboxCrashedError("the sandbox host is gone"));
+    else if (signal?.aborted) onAbort();
+    return promise;
   }
 
-  private settle(id: number): Pending | undefined {
-    const pending = this.pending.get(id);
-    if (pending === undefined) return undefined;
-    this.pending.delete(id);
-    pending.cleanup();
-    return pending;
-  }
-
-  private onMessage(host: HostProcess, message: HostMessage): void {
+  private onMessage(host: Host, message: HostMessage): void {
     if (host !== this.host) return;
     switch (message.t) {
       case "ready":
         return;
       case "loaded":
       case "stats":
-        this.settle(message.id)?.resolve(message.t === "loaded" ? message.meta : message.stats);
+        this.replies.take(message.id)?.resolve(message.t === "loaded" ? message.meta : message.stats);
         return;
       case "load-failed": {
-        const pending = this.settle(message.id);
-        pending?.reject(new LoadError(pending.loads ?? "", message.message));
+        const waiting = this.replies.take(message.id);
+        waiting?.reject(new LoadError(waiting.meta.loads ?? "", message.message));
         return;
       }
       case "result":
-        this.settle(message.id)?.resolve(message.value);
+        this.replies.take(message.id)?.resolve(message.value);
         return;
       case "failed": {
-        const pending = this.settle(message.id);
-        if (pending?.call !== undefined) pending.reject(this.failure(pending.call, message));
+        const waiting = this.replies.take(message.id);
+        if (waiting?.meta.call !== undefined) waiting.reject(this.failure(waiting.meta.call, message));
         return;
       }
       case "bridge":
         void this.answerBridge(host, message);
         return;
       case "log": {
-        const bridge = this.pending.get(message.callId)?.call?.bridge;
+        const bridge = this.replies.peek(message.callId)?.meta.call?.bridge;
         guard(() => bridge?.log(message.level, message.message, message.fields));
         return;
       }
       case "event": {
-        const bridge = this.pending.get(message.callId)?.call?.bridge;
+        const bridge = this.replies.peek(message.callId)?.meta.call?.bridge;
         guard(() => bridge?.event(message.event));
         return;
       }
       case "log-dropped": {
-        const site = this.pending.get(message.callId)?.call?.site;
+        const site = this.replies.peek(message.callId)?.meta.call?.site;
         this.options.onEvent({ type: "log-dropped", revisionId: site?.revisionId ?? "", count: message.count });
         return;
       }
     }
   }
 
-  private failure(call: NonNullable<Pending["call"]>, message: Extract<HostMessage, { t: "failed" }>): Error {
+  private failure(call: CallMeta, message: Extract<HostMessage, { t: "failed" }>): Error {
     const { site, revision } = call;
     const cause = new Error(message.message);
     const disposed = (reason: "timeout" | "memory" | "aborted" | "error") =>
@@ -307,8 +362,8 @@ export class Sandbox {
     }
   }
 
-  private async answerBridge(host: HostProcess, message: Extract<HostMessage, { t: "bridge" }>): Promise<void> {
-    const bridge = this.pending.get(message.callId)?.call?.bridge;
+  private async answerBridge(host: Host, message: Extract<HostMessage, { t: "bridge" }>): Promise<void> {
+    const bridge = this.replies.peek(message.callId)?.meta.call?.bridge;
     let reply: string;
     if (bridge === undefined) {
       reply = "Ethe call has ended";
@@ -326,18 +381,57 @@ export class Sandbox {
     host.send({ t: "bridge-reply", reqId: message.reqId, reply });
   }
 
+  /** The running host, starting one (after the backoff, with every revision loaded) when none runs. */
+  private async ensureHost(): Promise<Host> {
+    for (;;) {
+      this.assertOpen();
+      if (this.up && this.host !== undefined && !this.host.exited) return this.host;
+      this.starting ??= this.startWithBackoff().finally(() => (this.starting = undefined));
+      await this.starting;
+    }
+  }
+
+  private async startWithBackoff(): Promise<void> {
+    if (this.generation > 0 && Date.now() - this.startedAt > HEALTHY_AFTER_MS) this.crashes = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (this.generation > 0 || attempt > 1) {
+        const delayMs = BACKOFF_MS[Math.min(this.crashes, BACKOFF_MS.length - 1)] ?? 30_000;
+        this.crashes++;
+        this.options.onEvent({ type: "host-restart-scheduled", attempt, delayMs });
+        if (delayMs > 0) await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delayMs);
+          this.wakeRestart = () => { clearTimeout(timer); resolve(); };
+        });
+      }
+      this.assertOpen();
+      try {
+        await this.startHost();
+        return;
+      } catch (error: unknown) {
+        this.assertOpen();
+        this.options.onEvent({ type: "host-start-failed", attempt, error: error instanceof Error ? error : new Error(String(error)) });
+        if (this.generation === 0 && attempt >= 3) throw error;
+      }
+    }
+  }
+
   /** Spawns a host and loads every known revision in it; rejects (and kills it) if either fails. */
   private async startHost(): Promise<void> {
-    const host: HostProcess = new HostProcess({
+    const host: Host = new SupervisedChild<HostRequest, HostMessage>({
+      modulePath: HOST_PATH,
+      // isolated-vm needs --no-node-snapshot on Node >= 20.
+      execArgv: ["--no-node-snapshot", "--disable-warning=ExperimentalWarning", ...this.options.hostExecArgv],
+      heartbeat: { intervalMs: Math.min(1000, this.options.heartbeatTimeoutMs / 2), timeoutMs: this.options.heartbeatTimeoutMs },
+      memory: { intervalMs: 250, maxRssBytes: () => this.hostMemoryCapBytes() },
       onMessage: (message) => this.onMessage(host, message),
-      onExit: (code, signal) => this.onExit(host, code, signal),
+      onExit: (reason) => this.onExit(host, reason),
     });
     this.host = host;
     try {
       await host.ready;
       for (const revision of this.revisions.values()) {
         try {
-          await this.request(host, (id) => ({ t: "load", id, revision: revision.spec }), revision.spec.timeoutMs + LOAD_MARGIN_MS, undefined, revision.spec.id);
+          await this.request(host, (id) => ({ t: "load", id, revision: revision.spec }), revision.spec.timeoutMs + LOAD_MARGIN_MS, { loads: revision.spec.id });
           revision.broken = undefined;
         } catch (error: unknown) {
           if (!(error instanceof LoadError)) throw error;
@@ -356,52 +450,54 @@ export class Sandbox {
     this.options.onEvent({ type: "host-started", pid: host.pid ?? 0, generation: this.generation });
   }
 
-  private onExit(host: HostProcess, code: number | null, signal: string | null): void {
+  private onExit(host: Host, reason: ExitReason): void {
     if (host !== this.host) return;
-    const wasUp = this.up;
     this.up = false;
-    const failed = this.failPending(() => new SandboxCrashedError(`the sandbox host exited (code ${code}, signal ${signal}); retry the call`));
+    const cause = describeExit(reason);
+    const failed = this.replies.rejectAll((meta) => {
+      if (meta.call === undefined) return new SandboxCrashedError(`the sandbox host ${cause}`);
+      if (reason.kind === "memory") return new HostMemoryLimitError(meta.call.site, Math.round(reason.rssBytes / 2 ** 20), Math.round(reason.capBytes / 2 ** 20));
+      return new SandboxCrashedError(`${meta.call.site.method} of revision ${meta.call.site.revisionId} failed: the sandbox host ${cause}; retry the call`);
+    });
     if (this.closed) return;
-    this.options.onEvent({ type: "host-exited", pid: this.host.pid ?? 0, code, signal, failedCalls: failed });
-    if (!wasUp) return; // startHost is running for this host; its caller handles the failure.
-    this.hostReady = this.restart();
-    this.hostReady.catch(() => {});
+    const calls = failed.flatMap((meta) => (meta.call !== undefined ? [meta.call] : []));
+    if (reason.kind === "memory") this.options.onEvent({ type: "host-memory-limit", pid: host.pid ?? 0, rssBytes: reason.rssBytes, capBytes: reason.capBytes });
+    if (reason.kind === "hung") this.options.onEvent({ type: "host-unresponsive", pid: host.pid ?? 0, revisionId: calls[0]?.site.revisionId ?? "", waitedMs: reason.waitedMs });
+    const exit = reason.kind === "exited" ? { code: reason.code, signal: reason.signal } : { code: null, signal: "SIGKILL" };
+    this.options.onEvent({ type: "host-exited", pid: host.pid ?? 0, ...exit, failedCalls: calls.length, reason: reason.kind });
+    for (const revision of new Set(calls.map((call) => call.revision))) this.strike(revision, cause);
   }
 
-  private async restart(): Promise<void> {
-    if (Date.now() - this.startedAt > HEALTHY_AFTER_MS) this.crashes = 0;
-    for (let attempt = 1; ; attempt++) {
-      const delayMs = BACKOFF_MS[Math.min(this.crashes, BACKOFF_MS.length - 1)] ?? 5000;
-      this.crashes++;
-      this.options.onEvent({ type: "host-restart-scheduled", attempt, delayMs });
-      if (delayMs > 0) await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
-        this.wakeRestart = () => { clearTimeout(timer); resolve(); };
-      });
-      this.assertOpen();
-      try {
-        await this.startHost();
-        return;
-      } catch (error: unknown) {
-        this.assertOpen();
-        this.options.onEvent({ type: "host-start-failed", attempt, error: error instanceof Error ? error : new Error(String(error)) });
-      }
-    }
-  }
-
-  /** Rejects every pending request; returns how many were calls. */
-  private failPending(error: () => Error): number {
-    let calls = 0;
-    for (const id of [...this.pending.keys()]) {
-      const pending = this.settle(id);
-      if (pending?.call !== undefined) calls++;
-      pending?.reject(error());
-    }
-    return calls;
+  /** Counts a host failure against a revision that had a call in flight; quarantines it after too many. */
+  private strike(revision: RevisionState, cause: string): void {
+    if (!this.revisions.has(revision.spec.id)) return;
+    const q = revision.quarantine;
+    const now = Date.now();
+    q.strikes = [...q.strikes.filter((at) => now - at < this.options.quarantineWindowMs), now];
+    q.lastCause = cause;
+    if (q.strikes.length < this.options.quarantineStrikes) return;
+    const durationMs = Math.min(QUARANTINE_MAX_MS, QUARANTINE_BASE_MS * 2 ** q.count);
+    q.count++;
+    q.strikes = [];
+    q.until = now + durationMs;
+    this.options.onEvent({ type: "revision-quarantined", revisionId: revision.spec.id, cause, durationMs, count: q.count });
   }
 
   private assertOpen(): void {
     if (this.closed) throw new SandboxUsageError("the sandbox is closed");
+  }
+}
+
+function describeExit(reason: ExitReason): string {
+  switch (reason.kind) {
+    case "exited":
+      return `exited (${reason.signal ?? `code ${reason.code}`})`;
+    case "hung":
+      return `stopped answering its heartbeat for ${reason.waitedMs} ms and was killed`;
+    case "memory":
+      return `used ${Math.round(reason.rssBytes / 2 ** 20)} MiB, over its limit of ${Math.round(reason.capBytes / 2 ** 20)} MiB, and was killed`;
+    case "killed":
+      return "was killed";
   }
 }
 

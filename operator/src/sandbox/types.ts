@@ -28,6 +28,16 @@ export interface SandboxOptions {
   poolSize?: number;
   /** Largest serialized result accepted (UTF-16 code units of its JSON). Default 4 MiB. */
   maxResultBytes?: number;
+  /** Global cap on a sandbox host's RSS (MiB); a revision's `hostMemoryMb` never exceeds it. Default 1024. */
+  maxHostMemoryMb?: number;
+  /** A host whose main thread does not answer its heartbeat for this long is killed as hung. Default 5000. */
+  heartbeatTimeoutMs?: number;
+  /** Host failures with a call of the revision in flight that quarantine it. Default 3. */
+  quarantineStrikes?: number;
+  /** ... within this window (ms). Default 5 min. */
+  quarantineWindowMs?: number;
+  /** Extra Node flags for host processes (V8 heap tuning). */
+  hostExecArgv?: string[];
   /** Told about supervisor happenings, for logs and metrics. Must not throw (errors are swallowed). */
   onEvent?: (event: SandboxEvent) => void;
 }
@@ -36,6 +46,8 @@ export interface SandboxOptions {
 export interface RevisionLimits {
   timeoutMs?: number;
   memoryMb?: number;
+  /** RSS cap of the reconciler's host (MiB); default from `memoryMb`, see limits.ts. */
+  hostMemoryMb?: number;
 }
 
 /** A revision as `source/` produces it: already-transpiled ESM JavaScript per file. */
@@ -47,7 +59,16 @@ export interface RevisionSource {
   /** Key of `modules` whose default export is the reconciler. */
   entry: string;
   limits?: RevisionLimits;
+  /**
+   * Which sandbox host runs it: one supervised host process per key. The source manager
+   * uses the reconciler's key (`namespace/name`); editor dry runs use `EDITOR_HOST`, a
+   * host of their own. Default: `EDITOR_HOST`.
+   */
+  host?: string;
 }
+
+/** The host key of editor work (dry runs): never shared with a production reconciler. */
+export const EDITOR_HOST = "chakrator:editor";
 
 /** A loaded revision's metadata, copied out of the isolate as JSON. */
 export interface LoadedRevision {
@@ -99,7 +120,12 @@ export interface CallOptions {
 /** Supervisor happenings, for the operator's logs and metrics. */
 export type SandboxEvent =
   | { type: "host-started"; pid: number; generation: number }
-  | { type: "host-exited"; pid: number; code: number | null; signal: string | null; failedCalls: number }
+  | { type: "host-exited"; pid: number; code: number | null; signal: string | null; failedCalls: number; reason?: "exited" | "hung" | "memory" | "killed" }
+  | { type: "host-memory-limit"; pid: number; rssBytes: number; capBytes: number }
+  | { type: "revision-quarantined"; revisionId: string; cause: string; durationMs: number; count: number }
+  | { type: "host-stopped"; pid: number }
+  | { type: "log-rate-limited"; dropped: number; ratePerSecond: number }
+  | { type: "event-budget-exceeded"; resource: string; dropped: number }
   | { type: "host-unresponsive"; pid: number; revisionId: string; waitedMs: number }
   | { type: "host-restart-scheduled"; attempt: number; delayMs: number }
   | { type: "host-start-failed"; attempt: number; error: Error }

@@ -10,12 +10,20 @@
  *
  * Guarantees: `compile` never rejects. A request that takes longer than `timeoutMs`,
  * or a child that dies, yields a failed CompileResult with one diagnostic saying so, and
- * the child is restarted (warm again after its first compile). Requests are answered in
- * order, one at a time, as the in-process compiler did. After `idleMs` without work the
- * child exits, giving its memory back; the next compile starts it again (cold, ~0.5 s).
+ * the child is restarted (warm again after its first compile). Requests are answered
+ * one at a time, in two lanes: the operator's own revisions first, then editor work
+ * (validation, dry runs, language service), each lane in order, so an editor flood
+ * never delays a reconciler's hot reload by more than the one check that is running.
+ * After `idleMs` without work the child exits, giving its memory back; the next compile
+ * starts it again (cold, ~0.5 s). Its RSS is capped (`maxRssMb`, default 1024): a
+ * check that balloons is killed like one that runs too long.
+ *
+ * Process handling (fork, ready, exit, the reaper) is child/supervised.ts, shared with
+ * the sandbox hosts.
  */
-import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { Replies } from "../child/replies.ts";
+import { SupervisedChild, type ExitReason } from "../child/supervised.ts";
 import type { CompileResult } from "./compile.ts";
 import { ChakratorCode } from "./compile-diagnostics.ts";
 import { hashModules, normalizeText } from "./compile-input.ts";
@@ -24,30 +32,50 @@ const WORKER = fileURLToPath(new URL("./compile-worker.ts", import.meta.url));
 
 /** What compiles sources: the in-process `ReconcilerCompiler` or a `CompilerProcess`. */
 export interface Compiler {
-  compile(files: Readonly<Record<string, string>>): CompileResult | Promise<CompileResult>;
+  compile(files: Readonly<Record<string, string>>, options?: CompileOptions): CompileResult | Promise<CompileResult>;
 }
 
-interface Pending {
-  id: number;
-  files: Readonly<Record<string, string>>;
-  resolve: (r: CompileResult) => void;
-  timer: NodeJS.Timeout | undefined;
+/** Which queue a request waits in. */
+export type Lane = "operator" | "editor";
+
+/**
+ * `lane`: "operator" (default) for the operator's own revisions, "editor" for editor
+ * validation and dry runs. Operator work is always served first.
+ */
+export interface CompileOptions {
+  lane?: Lane;
 }
+
+/** A request to the worker: `t` names it, `id` is filled in here. */
+export type WorkerRequest = { t: string; [field: string]: unknown };
+/** The worker's reply: the same `id`, and `t` naming the request's answer. */
+export type WorkerReply = { t: string; id: number; [field: string]: unknown };
+
+interface Job {
+  request: WorkerRequest;
+  resolve(reply: WorkerReply): void;
+  /** Settles the job with a failure saying `message` (never rejects the caller). */
+  fail(message: string): void;
+}
+
+type Worker = SupervisedChild<WorkerRequest & { id: number }, WorkerReply>;
 
 /** A compiler in a child process; see the module comment. */
 export class CompilerProcess implements Compiler {
   readonly #timeoutMs: number;
   readonly #idleMs: number;
+  readonly #maxRssBytes: number;
   #idleTimer: NodeJS.Timeout | undefined;
-  #child: ChildProcess | undefined;
-  #queue: Pending[] = [];
-  #current: Pending | undefined;
-  #ids = 0;
+  #child: Worker | undefined;
+  readonly #lanes: Record<Lane, Job[]> = { operator: [], editor: [] };
+  readonly #replies = new Replies<Job>();
+  #current: number | undefined;
   #closed = false;
 
-  constructor(options: { timeoutMs?: number; idleMs?: number } = {}) {
+  constructor(options: { timeoutMs?: number; idleMs?: number; maxRssMb?: number } = {}) {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#idleMs = options.idleMs ?? 5 * 60_000;
+    this.#maxRssBytes = (options.maxRssMb ?? 1024) * 1024 * 1024;
   }
 
   /** The child's pid (tests kill it). */
@@ -55,79 +83,112 @@ export class CompilerProcess implements Compiler {
     return this.#child?.pid;
   }
 
-  compile(files: Readonly<Record<string, string>>): Promise<CompileResult> {
-    if (this.#closed) return Promise.resolve(failure(files, "the compiler was stopped"));
-    return new Promise((resolve) => {
-      this.#queue.push({ id: ++this.#ids, files, resolve, timer: undefined });
+  /** Requests waiting, by lane (not counting the one running). */
+  get waiting(): Record<Lane, number> {
+    return { operator: this.#lanes.operator.length, editor: this.#lanes.editor.length };
+  }
+
+  compile(files: Readonly<Record<string, string>>, options: CompileOptions = {}): Promise<CompileResult> {
+    return this.request<CompileResult>(options.lane ?? "operator", { t: "compile", files }, (reply) => reply["result"] as CompileResult, (message) => failure(files, message));
+  }
+
+  /**
+   * Sends any request the worker understands (compile-worker.ts) through the same
+   * lanes, deadline and restart handling; `read` turns the reply into the answer,
+   * `failed` makes the answer when the request could not be served. Never rejects.
+   */
+  request<T>(lane: Lane, request: WorkerRequest, read: (reply: WorkerReply) => T, failed: (message: string) => T): Promise<T> {
+    if (this.#closed) return Promise.resolve(failed("the compiler was stopped"));
+    return new Promise<T>((resolve) => {
+      let settled = false;
+      const once = (value: T) => {
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      };
+      this.#lanes[lane].push({
+        request,
+        resolve: (reply) => {
+          try {
+            once(read(reply));
+          } catch (error: unknown) {
+            once(failed(`the compiler answered something unreadable: ${error instanceof Error ? error.message : String(error)}`));
+          }
+        },
+        fail: (message) => once(failed(message)),
+      });
       this.#next();
     });
   }
 
-  #spawn(): ChildProcess {
-    const child = fork(WORKER, [], { serialization: "advanced", stdio: ["ignore", "ignore", "inherit", "ipc"], execArgv: ["--disable-warning=ExperimentalWarning"] });
-    child.on("message", (msg: { id: number; result: CompileResult }) => {
-      const cur = this.#current;
-      if (!cur || cur.id !== msg.id) return;
-      clearTimeout(cur.timer);
-      this.#current = undefined;
-      cur.resolve(msg.result);
-      this.#next();
-    });
-    child.on("exit", (code, signal) => {
-      if (this.#child === child) this.#child = undefined;
-      const cur = this.#current;
-      if (cur) {
-        clearTimeout(cur.timer);
+  #spawn(): Worker {
+    const child: Worker = new SupervisedChild<WorkerRequest & { id: number }, WorkerReply>({
+      modulePath: WORKER,
+      execArgv: ["--disable-warning=ExperimentalWarning"],
+      memory: { intervalMs: 500, maxRssBytes: () => this.#maxRssBytes },
+      // The operator may exit while the compiler idles.
+      unref: true,
+      onMessage: (reply) => {
+        const job = this.#replies.take(reply.id);
+        if (job === undefined) return;
         this.#current = undefined;
-        cur.resolve(failure(cur.files, `the compiler process died (${signal ?? `exit ${code}`}) while checking this source; it was restarted`));
-      }
-      this.#next();
+        job.meta.resolve(reply);
+        this.#next();
+      },
+      onExit: (reason) => this.#onExit(child, reason),
     });
-    child.on("error", () => child.kill("SIGKILL"));
-    // The operator may exit while the compiler idles.
-    child.unref();
-    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
     return child;
   }
 
+  #onExit(child: Worker, reason: ExitReason): void {
+    if (this.#child === child) this.#child = undefined;
+    const why = reason.kind === "memory"
+      ? `used ${Math.round(reason.rssBytes / 2 ** 20)} MiB, over its limit of ${Math.round(reason.capBytes / 2 ** 20)} MiB`
+      : reason.kind === "exited" ? `died (${reason.signal ?? `exit ${reason.code}`})` : "was killed";
+    for (const job of this.#replies.rejectAll(() => new Error(why))) job.fail(`the compiler process ${why} while checking this source; it was restarted`);
+    this.#current = undefined;
+    this.#next();
+  }
+
   #next(): void {
-    if (this.#current || this.#closed) return;
+    if (this.#current !== undefined || this.#closed) return;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    const job = this.#queue.shift();
+    const job = this.#lanes.operator.shift() ?? this.#lanes.editor.shift();
     if (!job) {
       this.#idleTimer = setTimeout(() => {
-        if (this.#current || this.#queue.length > 0) return;
-        this.#child?.kill("SIGTERM");
+        if (this.#current !== undefined || this.#lanes.operator.length + this.#lanes.editor.length > 0) return;
+        const child = this.#child;
         this.#child = undefined;
+        void child?.stop();
       }, this.#idleMs);
       this.#idleTimer.unref();
       return;
     }
     this.#child ??= this.#spawn();
     const child = this.#child;
-    this.#current = job;
-    job.timer = setTimeout(() => {
-      if (this.#current !== job) return;
+    const { id, promise } = this.#replies.open<void>(job, this.#timeoutMs, () => {
+      this.#replies.take(id);
       this.#current = undefined;
-      job.resolve(failure(job.files, `type-checking took longer than ${this.#timeoutMs} ms; simplify the source (the compiler was restarted)`));
-      child.kill("SIGKILL");
+      job.fail(`type-checking took longer than ${this.#timeoutMs} ms; simplify the source (the compiler was restarted)`);
       if (this.#child === child) this.#child = undefined;
+      child.kill();
       this.#next();
-    }, this.#timeoutMs);
-    child.send({ id: job.id, files: job.files });
+    });
+    promise.catch(() => {});
+    this.#current = id;
+    if (!child.send({ ...job.request, id })) {
+      // The channel is closing: the exit handler fails the job and starts a new child.
+    }
   }
 
   /** Stops the child; pending and later calls get a failure result. */
   close(): void {
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
-    for (const job of [this.#current, ...this.#queue.splice(0)]) {
-      if (!job) continue;
-      clearTimeout(job.timer);
-      job.resolve(failure(job.files, "the compiler was stopped"));
-    }
+    for (const job of this.#replies.rejectAll(() => new Error("stopped"))) job.fail("the compiler was stopped");
+    for (const job of [...this.#lanes.operator.splice(0), ...this.#lanes.editor.splice(0)]) job.fail("the compiler was stopped");
     this.#current = undefined;
-    this.#child?.kill("SIGKILL");
+    this.#child?.kill();
     this.#child = undefined;
   }
 }

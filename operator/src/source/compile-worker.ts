@@ -1,12 +1,15 @@
 /**
  * The compiler process (see compile-process.ts): one warm ReconcilerCompiler answering
- * `{ id, files }` with `{ id, result }` over IPC, one request at a time. Exits when
- * the operator goes away (IPC channel closed).
+ * requests over IPC, one at a time. `{ t: "compile", id, files }` is answered with
+ * `{ t: "compiled", id, result }`. Heartbeat, `ready` and exit on disconnect are
+ * child/guard.ts's; the operator's reaper kills it if the operator dies mid-check.
  */
+import { guardChild } from "../child/guard.ts";
 import { ReconcilerCompiler } from "./compile.ts";
 
+type Request = { t: "compile"; id: number; files: Record<string, string> };
+
 const compiler = new ReconcilerCompiler();
-process.on("message", (msg: { id: number; files: Record<string, string> }) => {
-  process.send?.({ id: msg.id, result: compiler.compile(msg.files) });
+guardChild<Request>((msg) => {
+  if (msg.t === "compile") process.send?.({ t: "compiled", id: msg.id, result: compiler.compile(msg.files) });
 });
-process.on("disconnect", () => process.exit(0));

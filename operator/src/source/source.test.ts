@@ -152,12 +152,16 @@ describe("reconciler runtime", () => {
     // Slow enough that the kill lands mid-call, fast enough to finish afterwards.
     await put("alpha", source(alpha, `    const end = ctx.now() + 300;\n    while (ctx.now() < end) {}\n    return { status: { seen: (res.spec as { value?: string }).value ?? "", by: "slow" } };`));
     await eventually(() => active("alpha") > before, 15_000, "slow revision");
-    const pid = op.sandbox.hostPid!;
+    // Each reconciler has its own host: killing alpha's leaves beta's running.
+    const pid = op.sandbox.hostPid(`${ns}/alpha`)!;
+    const betaPid = op.sandbox.hostPid(`${ns}/beta`);
+    assert.ok(pid !== undefined && betaPid !== undefined && pid !== betaPid, "one host per reconciler");
     await bump(alpha, "a1", "during-kill");
     await new Promise((r) => setTimeout(r, 150));
     process.kill(pid, "SIGKILL");
-    await eventually(() => op.sandbox.hostPid !== undefined && op.sandbox.hostPid !== pid, 15_000, "a new sandbox host");
     await eventually(async () => (await statusValue(alpha, "a1")) === "during-kill", 20_000, "converged after the host restart");
+    assert.ok(op.sandbox.hostPid(`${ns}/alpha`) !== undefined && op.sandbox.hostPid(`${ns}/alpha`) !== pid, "a new host for alpha");
+    assert.equal(op.sandbox.hostPid(`${ns}/beta`), betaPid, "beta's host never restarted");
     assert.ok(bus.recent({ text: "sandbox host" }).some((r) => /exited/.test(r.message)), "the crash was logged");
     await stillHealthy("beta-after-kill");
   });

@@ -356,6 +356,7 @@ export interface OperatorMetrics {
   sandboxTimeouts: Counter<"reconciler">;
   sandboxMemoryLimit: Counter<"reconciler">;
   sandboxHostRestarts: Counter;
+  revisionsQuarantined: Counter<"reconciler">;
   watchRestarts: Counter<"kind">;
   leader: Gauge;
   /** Queue hooks feeding the `chakrator_queue_*` series of one reconciler. */
@@ -391,6 +392,7 @@ export function createOperatorMetrics(registry: Registry, options: OperatorMetri
   const sandboxTimeouts = registry.counter({ name: "chakrator_sandbox_timeouts_total", help: "Sandbox calls stopped at their wall-clock limit.", labelNames: byReconciler });
   const sandboxMemoryLimit = registry.counter({ name: "chakrator_sandbox_memory_limit_total", help: "Sandbox calls stopped at their isolate memory limit.", labelNames: byReconciler });
   const sandboxHostRestarts = registry.counter({ name: "chakrator_sandbox_host_restarts_total", help: "Sandbox host processes restarted after dying." });
+  const revisionsQuarantined = registry.counter({ name: "chakrator_revisions_quarantined_total", help: "Revisions quarantined because their sandbox host kept crashing, hanging or overrunning its memory.", labelNames: byReconciler });
   const watchRestarts = registry.counter({ name: "chakrator_watch_restarts_total", help: "Informer watches restarted, by kind.", labelNames: ["kind"] });
   const leader = registry.gauge({ name: "chakrator_leader", help: "1 while this replica holds the leader lease, else 0." });
   leader.set(undefined, 0);
@@ -401,7 +403,7 @@ export function createOperatorMetrics(registry: Registry, options: OperatorMetri
   const perReconciler = [reconciles, reconcileDuration, queueDepth, queueAdds, queueWait, queueWorkDuration, queueRetries, activeRevision, revisionsAccepted, revisionsRejected, sandboxTimeouts, sandboxMemoryLimit];
   return {
     reconciles, reconcileDuration, queueDepth, queueAdds, queueWait, queueWorkDuration, queueRetries, activeRevision,
-    revisionsAccepted, revisionsRejected, sandboxTimeouts, sandboxMemoryLimit, sandboxHostRestarts, watchRestarts, leader,
+    revisionsAccepted, revisionsRejected, sandboxTimeouts, sandboxMemoryLimit, sandboxHostRestarts, revisionsQuarantined, watchRestarts, leader,
     queueMetrics(reconciler) {
       const labels = { reconciler };
       return {
