@@ -3,9 +3,10 @@
  *
  * Why not the generated clients of `@kubernetes/client-node`: the engine works on
  * arbitrary kinds named by user code, needs server-side apply on any resource and its
- * status subresource, and needs watches it can supervise itself. We still use the
- * library's `KubeConfig` for every way of loading credentials (kubeconfig, in-cluster,
- * exec plugins), so authentication behaves exactly as kubectl's does.
+ * status subresource, and needs watches it can supervise itself. Credentials come from
+ * credentials.ts (in-cluster and plain kubeconfigs read directly, anything else through
+ * the library's `KubeConfig`, which also fits `KubeCredentials`), so authentication
+ * behaves as kubectl's does.
  *
  * Guarantees:
  * - Every failure is a `KubeApiError` carrying the HTTP status and the API server's
@@ -15,7 +16,7 @@
  * - `withToken(token)` gives a client that acts as another identity (the editor's
  *   signed-in user) and carries none of this client's credentials.
  */
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeCredentials } from "./credentials.ts";
 import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { createInterface } from "node:readline";
@@ -84,7 +85,7 @@ interface Base {
 /** A client bound to one cluster and one identity. */
 export class KubeClient {
   readonly server: string;
-  readonly #kc: KubeConfig | undefined;
+  readonly #kc: KubeCredentials | undefined;
   readonly #token: string | undefined;
   readonly #ca: RequestOptions["ca"];
   readonly #agent: Agent | HttpAgent;
@@ -92,7 +93,7 @@ export class KubeClient {
   readonly #discovery = new Map<string, Promise<ResourceInfo[]>>();
   #base: Base | undefined;
 
-  private constructor(init: { server: string; kc?: KubeConfig; token?: string; ca?: RequestOptions["ca"]; agent: Agent | HttpAgent; userAgent: string }) {
+  private constructor(init: { server: string; kc?: KubeCredentials; token?: string; ca?: RequestOptions["ca"]; agent: Agent | HttpAgent; userAgent: string }) {
     this.server = init.server;
     this.#kc = init.kc;
     this.#token = init.token;
@@ -102,7 +103,7 @@ export class KubeClient {
   }
 
   /** A client with the identity of `kc`'s current context. Throws if it has no cluster. */
-  static fromKubeConfig(kc: KubeConfig, options: { userAgent?: string; maxSockets?: number } = {}): KubeClient {
+  static fromKubeConfig(kc: KubeCredentials, options: { userAgent?: string; maxSockets?: number } = {}): KubeClient {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new KubeApiError(0, "NoCluster", "the kubeconfig has no current cluster");
     const server = cluster.server.replace(/\/$/, "");
