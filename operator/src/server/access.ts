@@ -2,9 +2,11 @@
  * What a request may see and do, beyond the ConfigMap calls themselves.
  *
  * - `Permissions` asks the API server, with the person's own client, what they may do
- *   with ConfigMaps in a namespace (SelfSubjectAccessReview), so the UI can grey out
- *   what would fail. Answers are cached for 10 s per (token hash, namespace). They are
- *   hints for the UI; the API server still decides each write.
+ *   with ConfigMaps in a namespace or with one ConfigMap, and whether they may `get` a
+ *   non-resource URL such as `/metrics` (SelfSubjectAccessReview). Answers are cached
+ *   for 10 s per (token hash, question). They grey out what would fail in the UI, hide
+ *   reconcilers the person may not read, and gate validation, dry runs and /metrics; the
+ *   API server still decides each ConfigMap read and write itself.
  * - `liveReader` reads live objects (dry-run targets, their children, a reconciler's
  *   resources). With auth "token" it reads with the person's client, so a dry run can
  *   never show an object the person could not `kubectl get` (the operator's caches hold
@@ -32,27 +34,42 @@ export class Permissions {
   }
 
   /**
-   * Whether `p` may `verb` ConfigMaps in `namespace` (all namespaces when undefined).
-   * Never rejects: a failed review is "no".
+   * Whether `p` may `verb` ConfigMaps in `namespace` (all namespaces when undefined),
+   * or the ConfigMap `name` there. Never rejects: a failed review is "no".
    */
-  may(p: Principal, verb: "get" | "list" | "update" | "create", namespace: string | undefined): Promise<boolean> {
-    const key = `${p.tokenHash ?? "operator"}/${verb}/${namespace ?? "*"}`;
+  may(p: Principal, verb: "get" | "list" | "update" | "create", namespace: string | undefined, name?: string): Promise<boolean> {
+    const attributes: Record<string, string> = { verb, group: "", resource: "configmaps" };
+    if (namespace !== undefined) attributes["namespace"] = namespace;
+    if (name !== undefined) attributes["name"] = name;
+    return this.#ask(p, `${verb}/${namespace ?? "*"}/${name ?? "*"}`, { resourceAttributes: attributes });
+  }
+
+  /** Whether `p` may read the ConfigMap `namespace/name`: `get` on the namespace's ConfigMaps, or on that one. */
+  async mayRead(p: Principal, namespace: string, name: string): Promise<boolean> {
+    return (await this.may(p, "get", namespace)) || this.may(p, "get", namespace, name);
+  }
+
+  /** Whether `p` may `get` the non-resource URL `path` (e.g. "/metrics"). Never rejects. */
+  mayGetUrl(p: Principal, path: string): Promise<boolean> {
+    return this.#ask(p, `url/get/${path}`, { nonResourceAttributes: { verb: "get", path } });
+  }
+
+  #ask(p: Principal, question: string, spec: Record<string, unknown>): Promise<boolean> {
+    const key = `${p.tokenHash ?? "operator"}/${question}`;
     const now = Date.now();
     const hit = this.#cache.get(key);
     if (hit && hit.expires > now) return hit.value;
     if (this.#cache.size > 5000) this.#cache.clear();
-    const value = allowed(p.client, namespace, verb);
+    const value = allowed(p.client, spec);
     this.#cache.set(key, { value, expires: now + 10_000 });
     return value;
   }
 }
 
-async function allowed(client: KubeClient, namespace: string | undefined, verb: string): Promise<boolean> {
+async function allowed(client: KubeClient, spec: Record<string, unknown>): Promise<boolean> {
   try {
-    const attributes: Record<string, string> = { verb, group: "", resource: "configmaps" };
-    if (namespace !== undefined) attributes["namespace"] = namespace;
     const res = await client.request<{ status?: { allowed?: boolean } }>("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-      body: { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec: { resourceAttributes: attributes } },
+      body: { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", spec },
     });
     return res.status?.allowed === true;
   } catch {

@@ -7,6 +7,14 @@
  * that token (`KubeClient.withToken`), so RBAC and the audit log apply to the person.
  * Scripts may send `Authorization: Bearer <token>` instead of the cookie.
  *
+ * The cookie: over HTTPS (directly, or behind a proxy that sends X-Forwarded-Proto:
+ * https) it is `__Host-chakrator-session` with `Secure`, so the browser sends it only
+ * over HTTPS and to this exact host (no Domain, Path=/: a sibling subdomain cannot
+ * plant or overwrite it). Over plain HTTP (the loopback editor of `npm start`, or
+ * `kubectl port-forward` to localhost) a `__Host-`/`Secure` cookie would not be stored
+ * by browsers, so the cookie is `chakrator-session` without `Secure`. Each scheme reads
+ * only its own cookie name.
+ *
  * Guarantees:
  * - Tokens are never logged; the review caches are keyed by a SHA-256 of the token.
  *   Accepted tokens are kept `ttlMs` (default 30 s), at most `maxEntries` (1000).
@@ -26,13 +34,18 @@
  *   the operator's client, and `Session.auth` says so.
  */
 import { createHash } from "node:crypto";
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Context, Next } from "koa";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
 import { ApiError } from "./errors.ts";
 
-/** The cookie holding the session's token. */
+/** The cookie holding the session's token over plain HTTP. */
 export const SESSION_COOKIE = "chakrator-session";
+/** The cookie holding the session's token over HTTPS. */
+export const SECURE_SESSION_COOKIE = "__Host-chakrator-session";
+
+/** What the auth checks read of a request: its headers and its socket (peer address, TLS). */
+export type RequestInfo = Pick<IncomingMessage, "headers" | "socket">;
 
 /** The identity a request acts with. */
 export interface Principal {
@@ -211,16 +224,21 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-/** The bearer token of a request: `Authorization: Bearer` first, then the session cookie. */
-export function tokenFromHeaders(headers: IncomingHttpHeaders): string | undefined {
+/**
+ * The bearer token of a request: `Authorization: Bearer` first, then the session cookie
+ * of the request's scheme (module comment).
+ */
+export function tokenOf(req: RequestInfo): string | undefined {
+  const headers = req.headers;
   const auth = headers.authorization;
   if (auth) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     return m?.[1];
   }
+  const name = cookieName(req);
   for (const part of (headers.cookie ?? "").split(";")) {
     const eq = part.indexOf("=");
-    if (eq < 0 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
     const value = part.slice(eq + 1).trim();
     if (value === "") return undefined;
     try {
@@ -233,23 +251,30 @@ export function tokenFromHeaders(headers: IncomingHttpHeaders): string | undefin
 }
 
 /** True when the request reached us over HTTPS, directly or through a TLS-terminating proxy. */
-export function cameOverHttps(ctx: Context): boolean {
-  if ((ctx.req.socket as { encrypted?: boolean }).encrypted === true) return true;
-  const proto = (ctx.get("x-forwarded-proto").split(",")[0] ?? "").trim().toLowerCase();
-  return proto === "https";
+export function cameOverHttps(req: RequestInfo): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted === true) return true;
+  const header = req.headers["x-forwarded-proto"];
+  const value = Array.isArray(header) ? header[0] : header;
+  return ((value ?? "").split(",")[0] ?? "").trim().toLowerCase() === "https";
+}
+
+/** The session cookie's name for this request's scheme. */
+export function cookieName(req: RequestInfo): string {
+  return cameOverHttps(req) ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
 }
 
 /** Sets (or, with `token` undefined, clears) the session cookie. */
 export function setSessionCookie(ctx: Context, token: string | undefined): void {
+  const secure = cameOverHttps(ctx.req);
   const parts = [
-    `${SESSION_COOKIE}=${token === undefined ? "" : encodeURIComponent(token)}`,
+    `${secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE}=${token === undefined ? "" : encodeURIComponent(token)}`,
     "Path=/",
     "HttpOnly",
     "SameSite=Strict",
     // The cookie lives no longer than a working day; tokens usually expire sooner.
     token === undefined ? "Max-Age=0" : "Max-Age=43200",
   ];
-  if (cameOverHttps(ctx)) parts.push("Secure");
+  if (secure) parts.push("Secure");
   ctx.append("Set-Cookie", parts.join("; "));
 }
 
@@ -264,11 +289,11 @@ export interface AuthMode {
  * The principal of a request from its headers, or undefined when it has no valid token.
  * Shared by the REST middleware and the WebSocket upgrade, so both follow one rule.
  */
-export async function principalOf(headers: IncomingHttpHeaders, mode: AuthMode, address: string | undefined): Promise<Principal | undefined> {
+export async function principalOf(req: RequestInfo, mode: AuthMode): Promise<Principal | undefined> {
   if (mode.auth === "off") return { client: mode.operator, username: "", groups: [] };
-  const token = tokenFromHeaders(headers);
+  const token = tokenOf(req);
   if (token === undefined || token.length > 16_384) return undefined;
-  return mode.authenticator!.review(token, address ?? "");
+  return mode.authenticator!.review(token, req.socket.remoteAddress ?? "");
 }
 
 /** The 429 or 503 a failed `principalOf` becomes. */
@@ -284,7 +309,7 @@ export function requireAuth(mode: AuthMode) {
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     let principal: Principal | undefined;
     try {
-      principal = await principalOf(ctx.req.headers, mode, ctx.req.socket.remoteAddress);
+      principal = await principalOf(ctx.req, mode);
     } catch (err: unknown) {
       throw refuseBody(ctx, reviewFailure(err));
     }

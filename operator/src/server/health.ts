@@ -1,9 +1,12 @@
 /**
- * Probes and metrics outside /api, without auth (kubelet and Prometheus call them):
- * `GET /healthz` (the process serves HTTP), `GET /readyz` (the caller's `ready()`:
- * leadership, synced caches...; 503 with the reasons when not ready) and
- * `GET /metrics` (Prometheus text, when a registry is given). They expose no
- * reconciler data beyond what metrics already carry.
+ * Probes and metrics outside /api: `GET /healthz` (the process serves HTTP) and
+ * `GET /readyz` (the caller's `ready()`: leadership, synced caches...; 503 with the
+ * reasons when not ready) are open, as the kubelet calls them without credentials.
+ * `GET /metrics` (Prometheus text, when a registry is given) names every reconciler,
+ * so with auth "token" it needs a bearer token (or the session cookie) that may `get`
+ * the non-resource URL `/metrics` (SelfSubjectAccessReview with the caller's token, as
+ * controller-runtime's secure metrics serving does): 401 without a valid token, 403
+ * without the grant. With auth "off" (loopback only) it is open like the rest.
  */
 import Router from "@koa/router";
 import type { Context } from "koa";
@@ -13,6 +16,8 @@ import { ApiError } from "./errors.ts";
 export interface HealthDeps {
   ready?: () => { ready: boolean; reasons: string[] };
   metrics?: { render(): string; contentType: string };
+  /** Throws the 401/403 of a scrape that may not read /metrics; absent: open. */
+  metricsGuard?: (ctx: Context) => Promise<void>;
 }
 
 /** The probe and metrics routes. */
@@ -30,8 +35,9 @@ export function healthRoutes(deps: HealthDeps): Router {
     ctx.status = r.ready ? 200 : 503;
     ctx.body = r.ready ? "ok\n" : `not ready:\n${r.reasons.map((x) => `- ${x}`).join("\n")}\n`;
   });
-  router.get("/metrics", (ctx: Context) => {
+  router.get("/metrics", async (ctx: Context) => {
     if (!deps.metrics) throw new ApiError(404, "NotFound", "metrics are not enabled");
+    await deps.metricsGuard?.(ctx);
     ctx.set("Cache-Control", "no-store");
     ctx.type = deps.metrics.contentType;
     ctx.body = deps.metrics.render();

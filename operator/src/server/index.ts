@@ -5,7 +5,7 @@
  *
  *   errors.ts       one error path: ApiError JSON, internal details logged, never sent
  *   headers.ts      security headers
- *   health.ts       /healthz, /readyz, /metrics (no auth)
+ *   health.ts       /healthz, /readyz (open), /metrics (token allowed get /metrics)
  *   origin.ts       Origin / Host checks (CSRF, DNS rebinding)
  *   static.ts       the bundled UI
  *   body.ts         JSON bodies: 415 unless JSON, 413 over the cap, 400 malformed
@@ -31,9 +31,9 @@ import { fileURLToPath } from "node:url";
 import Koa from "koa";
 import type { Operator } from "../operator.ts";
 import { Permissions } from "./access.ts";
-import { requireAuth, TokenAuthenticator, type AuthenticatorOptions, type AuthMode } from "./auth.ts";
+import { principalOf, refuseBody, requireAuth, reviewFailure, TokenAuthenticator, type AuthenticatorOptions, type AuthMode } from "./auth.ts";
 import { jsonBody } from "./body.ts";
-import { errorHandler } from "./errors.ts";
+import { ApiError, errorHandler } from "./errors.ts";
 import { securityHeaders } from "./headers.ts";
 import { healthRoutes } from "./health.ts";
 import { attachLogStream, type LogStreamOptions } from "./logstream.ts";
@@ -44,7 +44,7 @@ import { runRoutes } from "./run.ts";
 import { sessionRoutes } from "./session.ts";
 import { staticFiles } from "./static.ts";
 
-export { ApiError } from "./errors.ts";
+export { ApiError };
 export { EDITOR_FIELD_MANAGER } from "./reconcilers.ts";
 export { SESSION_COOKIE } from "./auth.ts";
 export type { LogStreamOptions } from "./logstream.ts";
@@ -125,7 +125,21 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
 
   const app = new Koa();
   app.silent = true; // errors are answered and logged by errorHandler
-  const health = healthRoutes({ ...(deps.ready ? { ready: deps.ready } : {}), ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+  const metricsGuard = async (ctx: Koa.Context): Promise<void> => {
+    let p;
+    try {
+      p = await principalOf(ctx.req, mode);
+    } catch (err: unknown) {
+      throw refuseBody(ctx, reviewFailure(err));
+    }
+    if (!p) throw refuseBody(ctx, new ApiError(401, "Unauthorized", "/metrics needs Authorization: Bearer <token> of an identity that may get the non-resource URL /metrics"));
+    if (!(await permissions.mayGetUrl(p, "/metrics"))) throw new ApiError(403, "Forbidden", `${p.username || "you"} may not get /metrics (grant nonResourceURLs: ["/metrics"], verbs: ["get"])`);
+  };
+  const health = healthRoutes({
+    ...(deps.ready ? { ready: deps.ready } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.auth === "token" ? { metricsGuard } : {}),
+  });
   const limits = { maxConnections: 512, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, sessionBodyBytes: 16 * 1024, ...deps.limits };
   const lane = new EditorLane(deps.editorLane);
   const session = sessionRoutes(mode, { maxBodyBytes: limits.sessionBodyBytes });

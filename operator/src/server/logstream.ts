@@ -30,6 +30,12 @@
  * Pings every `heartbeatMs`; a client that misses a pong is terminated. Invalid client
  * messages are ignored; after 5 the socket is closed with 1008.
  *
+ * An open stream's token is checked again every `recheckMs` (default 60 s; TokenReview
+ * answers are cached 30 s, so a revoked or expired token is noticed within 90 s): when
+ * the API server no longer accepts it, the stream is closed with 1008 "token no longer
+ * valid" (the editor then finds itself signed out and shows the sign-in). A failed
+ * check (API server down, review budget) keeps the stream open until the next one.
+ *
  * Caps: at most `maxPendingUpgrades` upgrades (default 32) are being checked at once
  * and at most `maxClients` streams (default 256) are open; beyond, an upgrade gets 503
  * with Retry-After before any TokenReview. A TokenReview budget refusal (auth.ts) is a
@@ -41,7 +47,7 @@ import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { relayPeer } from "../kube/tokens.ts";
 import { BoundedSubscription, parseLogLevel, type LogBus, type LogFilter, type Notice } from "../telemetry/log.ts";
 import type { Permissions } from "./access.ts";
-import { principalOf, ReviewBudgetError, type AuthMode, type Principal } from "./auth.ts";
+import { principalOf, ReviewBudgetError, type AuthMode, type Principal, type RequestInfo } from "./auth.ts";
 import { originProblem, type OriginPolicy } from "./origin.ts";
 import type { ClientMessage, StreamMessage } from "./protocol.ts";
 
@@ -57,6 +63,8 @@ export interface LogStreamOptions {
   maxPendingUpgrades?: number;
   /** Open log streams; beyond, upgrades get 503. Default 256. */
   maxClients?: number;
+  /** How often an open stream's token is checked again (auth token). Default 60 s. */
+  recheckMs?: number;
 }
 
 /** The running log stream; `close()` closes every client with 1001. */
@@ -279,9 +287,11 @@ export function attachLogStream(server: Server, deps: {
   namespaces: () => string[];
   options?: LogStreamOptions;
 }): LogStream {
-  const o: Required<LogStreamOptions> = { capacity: 1000, highWaterBytes: 1 << 20, heartbeatMs: 30_000, maxPendingUpgrades: 32, maxClients: 256, ...deps.options };
+  const o: Required<LogStreamOptions> = { capacity: 1000, highWaterBytes: 1 << 20, heartbeatMs: 30_000, maxPendingUpgrades: 32, maxClients: 256, recheckMs: 60_000, ...deps.options };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const clients = new Map<WebSocket, StreamClient>();
+  /** The upgrade request of each stream, whose token is checked again (auth token). */
+  const requests = new Map<WebSocket, RequestInfo>();
   let pending = 0;
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -302,7 +312,7 @@ export function attachLogStream(server: Server, deps: {
       const peer = deps.mode.auth === "token" ? await relayPeer(req.headers, deps.mode.operator) : undefined;
       let principal: Principal | undefined = peer ? { client: deps.mode.operator, username: peer.username, groups: [] } : undefined;
       try {
-        principal ??= await principalOf(req.headers, deps.mode, req.socket.remoteAddress);
+        principal ??= await principalOf(req, deps.mode);
       } catch (err: unknown) {
         if (err instanceof ReviewBudgetError) return refuse(socket, 429, "TooManyRequests", err.message, err.retryAfterSeconds);
         return refuse(socket, 503, "ServiceUnavailable", "could not check the token with the API server");
@@ -318,7 +328,12 @@ export function attachLogStream(server: Server, deps: {
       const { filter, replay } = parseStreamQuery(url);
       wss.handleUpgrade(req, socket, head, (ws) => {
         clients.set(ws, new StreamClient(ws, deps.bus, visible, filter, replay, deps.mode.auth, o));
-        ws.on("close", () => clients.delete(ws));
+        // Not a relay peer: principalOf would review its audience-bound token for the API server's audience and close it.
+        if (deps.mode.auth === "token" && !peer) requests.set(ws, { headers: req.headers, socket: req.socket });
+        ws.on("close", () => {
+          clients.delete(ws);
+          requests.delete(ws);
+        });
       });
     })().finally(() => pending--);
   });
@@ -328,12 +343,28 @@ export function attachLogStream(server: Server, deps: {
   }, o.heartbeatMs);
   heartbeat.unref();
 
+  const recheck = setInterval(() => {
+    for (const [ws, req] of requests) {
+      principalOf(req, deps.mode).then(
+        (p) => {
+          if (p || ws.readyState !== WebSocket.OPEN) return;
+          requests.delete(ws);
+          ws.close(1008, "token no longer valid: sign in again");
+          setTimeout(() => ws.terminate(), 1_000).unref();
+        },
+        () => {}, // API server down or budget spent: check again next time
+      );
+    }
+  }, o.recheckMs);
+  recheck.unref();
+
   return {
     get clients() {
       return clients.size;
     },
     close() {
       clearInterval(heartbeat);
+      clearInterval(recheck);
       for (const [ws, client] of clients) {
         client.dispose();
         ws.close(1001, "server shutting down");

@@ -5,8 +5,9 @@
  * Every ConfigMap read or write here uses the signed-in person's client, so RBAC and
  * the audit log apply to them (a person without RBAC gets the API server's 403). What
  * only the operator knows, its in-memory state (active revision, last rejection,
- * counters), is served to any authenticated user: it is status, not data they could
- * not otherwise infer from Events and revision ConfigMaps.
+ * counters), is listed only for the reconcilers the person may `get`
+ * (SelfSubjectAccessReview: `get configmaps` in the namespace, or on that ConfigMap by
+ * name), so the list discloses nothing `kubectl get configmap` would not.
  *
  * Saving is optimistic: the editor sends the resourceVersion it loaded; a mismatch,
  * found by us or by the API server, is a 409 `SaveConflict` carrying the current files,
@@ -109,8 +110,10 @@ export function reconcilerRoutes(deps: ReconcilerRouteDeps): Router {
 
   router.get("/reconcilers", async (ctx: Context) => {
     const p = principal(ctx);
-    // From the operator's memory: status, served to any authenticated user (module comment).
-    const states = operator.sources.states();
+    // From the operator's memory, only what the person may read (module comment).
+    const all = operator.sources.states();
+    const readable = deps.mode.auth === "off" ? all.map(() => true) : await Promise.all(all.map((s) => deps.permissions.mayRead(p, s.namespace, s.name)));
+    const states = all.filter((_, i) => readable[i]);
     const namespaces = [...new Set(states.map((s) => s.namespace))];
     const perms = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await deps.permissions.of(p, ns)] as const)));
     const items = states.map((s) => summary(s, s.namespace, s.name, s.resourceVersion, counts, perms.get(s.namespace) ?? { update: false, create: false }));

@@ -3,7 +3,7 @@
  *
  * These are the only /api routes reachable without a valid token. POST checks the
  * token with a TokenReview and, when it is valid, stores it in the session cookie
- * (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS); the token never comes back
+ * (HttpOnly, SameSite=Strict, Path=/; over HTTPS `__Host-` and Secure, see auth.ts); the token never comes back
  * in a response body. With auth off, every call answers `{ auth: "off", signedIn: true }`.
  *
  * POST is the one route that reads a body before a token is known: its own parser caps
@@ -12,7 +12,7 @@
  */
 import Router from "@koa/router";
 import type { Context } from "koa";
-import { principalOf, reviewFailure, setSessionCookie, tokenFromHeaders, type AuthMode, type Principal } from "./auth.ts";
+import { principalOf, reviewFailure, setSessionCookie, tokenOf, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, jsonBody, stringField } from "./body.ts";
 import { ApiError } from "./errors.ts";
 import type { Session } from "./protocol.ts";
@@ -35,7 +35,7 @@ async function review(run: () => Promise<Principal | undefined>): Promise<Princi
 export function sessionRoutes(mode: AuthMode, options: { maxBodyBytes?: number } = {}): Router {
   const router = new Router({ prefix: "/api" });
   router.get("/session", async (ctx: Context) => {
-    ctx.body = sessionOf(mode, await review(() => principalOf(ctx.req.headers, mode, ctx.req.socket.remoteAddress)));
+    ctx.body = sessionOf(mode, await review(() => principalOf(ctx.req, mode)));
   });
   router.post("/session", jsonBody({ maxBytes: options.maxBodyBytes ?? 16 * 1024 }), async (ctx: Context) => {
     if (mode.auth === "off") {
@@ -50,7 +50,7 @@ export function sessionRoutes(mode: AuthMode, options: { maxBodyBytes?: number }
     ctx.body = sessionOf(mode, p);
   });
   router.delete("/session", async (ctx: Context) => {
-    const token = tokenFromHeaders(ctx.req.headers);
+    const token = tokenOf(ctx.req);
     if (token !== undefined) mode.authenticator?.forget(token);
     if (mode.auth === "token") setSessionCookie(ctx, undefined);
     ctx.body = sessionOf(mode, undefined);

@@ -5,7 +5,7 @@
  * for the WebSocket); this element wires them to the views and owns the layout.
  */
 import { css, html, LitElement, nothing } from "lit";
-import { ApiClient, ApiRequestError, BusyError, SupersededError, UnauthorizedError } from "../controllers/api.ts";
+import { ApiClient, ApiRequestError, BusyError, SupersededError, UnauthorizedError, type IntelliSenseOp, type IntelliSenseRequest } from "../controllers/api.ts";
 import { LogStreamController, type RefusalVerdict } from "../controllers/log-stream.ts";
 import { SourceSession } from "../controllers/source-session.ts";
 import { controls } from "../lib/styles.ts";
@@ -190,7 +190,8 @@ export class ChkApp extends LitElement {
       return err instanceof UnauthorizedError ? "stop" : "retry";
     }
     const perNamespace = new Map(items.map((i) => [i.namespace, i.name] as const));
-    if (perNamespace.size === 0) return "retry";
+    // The list shows only reconcilers the person may read: none, so no logs either.
+    if (perNamespace.size === 0) return "denied";
     const readable = await Promise.all(
       [...perNamespace].map(([ns, name]) =>
         this.api.source(ns, name).then(
@@ -290,6 +291,14 @@ export class ChkApp extends LitElement {
     }
   };
 
+  /** The operator's language service, about the editor's text of `file` within the session's files. */
+  private language = <T,>(op: IntelliSenseOp, file: string, text: string, pos: number | undefined, signal?: AbortSignal): Promise<T> => {
+    const [namespace = "", name = ""] = this.source.key.split("/");
+    const body: IntelliSenseRequest = { reconciler: { namespace, name }, files: { ...this.source.files, [file]: text }, file };
+    if (pos !== undefined) body.pos = pos;
+    return this.api.intellisense<T>(op, body, signal);
+  };
+
   override render() {
     if (this.session?.auth === "token" && !this.session.signedIn) {
       return html`<chk-sign-in .api=${this.api} @chk-signed-in=${(e: CustomEvent<{ session: Session }>) => {
@@ -310,6 +319,8 @@ export class ChkApp extends LitElement {
         ${this.validationBusy ? html`<span class="validation-busy" role="status" data-testid="validation-busy">${this.validationBusy}</span>` : nothing}
         <span class="save-state ${state}" data-testid="save-state" data-state=${state} role="status" title=${s.error}>
           ${state === "error" && s.loadError ? `Could not load: ${s.loadError}` : SAVE_LABEL[state]}${state === "saved" && s.resourceVersion ? html` <span class="rv">rv ${s.resourceVersion}</span>` : nothing}</span>
+        <button data-testid="format" ?disabled=${!this.canUpdate || !s.source} title="Format document with TypeScript's formatter (Shift-Alt-F)"
+          @click=${() => void this.editor?.format()}>Format</button>
         <button class="primary" data-testid="save" ?disabled=${!this.canUpdate || !s.source || state === "saving" || state === "conflict"}
           title=${this.canUpdate ? "Save (Ctrl/Cmd-S)" : "You may not update this ConfigMap"} @click=${() => void this.save(false)}>Save <kbd>${SAVE_KEY}</kbd></button>
         ${this.session?.auth === "token"
@@ -346,6 +357,7 @@ export class ChkApp extends LitElement {
                   <button data-testid="retry-load" @click=${() => void this.source.reload()}>Try again</button></div>`
               : html`<chk-editor .files=${s.files} .base=${s.base} generation=${s.generation} ?readonly=${!this.canUpdate && !!s.source}
               .validate=${this.validate}
+              .language=${this.language}
               @chk-change=${(e: CustomEvent<{ file: string; text: string }>) => s.edit(e.detail.file, e.detail.text)}
               @chk-save=${(e: CustomEvent<{ force: boolean }>) => void this.save(e.detail.force)}
               @chk-editor-error=${(e: CustomEvent<{ message: string }>) => (this.editorError = e.detail.message)}></chk-editor>`}
