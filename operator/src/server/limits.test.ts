@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../testenv/index.ts";
 import type { CompileOptions } from "../source/compile-process.ts";
+import type { ConfigMap } from "../source/revisions.ts";
 import { startServer, type RunningServer, type ServerDeps } from "./index.ts";
 import { call, idleConnection, openStream, rawExchange, refusedStatus, startFixture, type Fixture } from "./test-fixture.ts";
 
@@ -113,6 +114,21 @@ describe("editor server limits (auth token)", () => {
       }
     });
   }
+
+  it("a flood of validations from one person leaves hot reload of a reconciler working", async () => {
+    const s = await serve({});
+    const key = `${f.ns}/reconciler`;
+    const before = f.op.sources.state(key)!.active!.number;
+    const files = (await call(s.url, "GET", `/api/reconcilers/${key}`, { token: f.info.adminToken })).body.files as Record<string, string>;
+    const flood = Promise.all(Array.from({ length: 40 }, (_, i) =>
+      call(s.url, "POST", "/api/validate", { token: f.info.adminToken, body: { files: { ...files, "reconciler.ts": `${files["reconciler.ts"]}\n// ${i}\n` }, reconciler: ref(`flood-${i}`) } })));
+    const cm = (await f.admin.get<ConfigMap>("v1", "ConfigMap", "reconciler", f.ns))!;
+    await f.admin.replace({ ...cm, data: { ...cm.data, "reconciler.ts": `${cm.data!["reconciler.ts"]}\n// edited during a flood\n` } });
+    await eventually(() => (f.op.sources.state(key)?.active?.number ?? 0) > before, 30_000, "the edit becomes a revision during the flood");
+    const answers = await flood;
+    assert.ok(answers.every((r) => r.status === 200 || r.status === 429), answers.map((r) => r.status).join(","));
+    assert.ok(answers.some((r) => r.status === 429), "one person cannot queue 40 validations");
+  });
 
   it("dry-runs in the editor's sandbox host, compiling once", async () => {
     const compiler = f.op.compiler;
