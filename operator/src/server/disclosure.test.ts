@@ -67,6 +67,20 @@ describe("editor server: least disclosure (auth token)", () => {
     const fresh = await serve({});
     const res = await call(fresh.url, "GET", "/api/reconcilers", { token: f.info.userToken });
     assert.deepEqual((res.body.items as Array<{ namespace: string; name: string }>).filter((i) => i.namespace === f.ns).map((i) => i.name), ["second"]);
+
+    // The log stream follows the same rule: a grant on one ConfigMap by name admits the
+    // stream, which carries that reconciler's records and not its neighbour's.
+    const { ws, messages } = await openStream(fresh.url, "?text=by-name&replay=0", { token: f.info.userToken });
+    try {
+      f.bus.log("info", "by-name second", { reconciler: `${f.ns}/second` });
+      f.bus.log("info", "by-name neighbour", { reconciler: `${f.ns}/reconciler` });
+      f.bus.info("by-name operator-wide");
+      const seen = () => messages.flatMap((m) => (m.type === "log" ? [m.record.message] : []));
+      await eventually(() => seen().includes("by-name operator-wide"), 10_000, "the marker record");
+      assert.deepEqual(seen(), ["by-name second", "by-name operator-wide"]);
+    } finally {
+      ws.close();
+    }
   });
 
   it("serves /metrics only to a token allowed get on /metrics; probes stay open", async () => {

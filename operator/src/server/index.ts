@@ -41,6 +41,7 @@ import { EditorLane, type EditorLaneOptions } from "./lane.ts";
 import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
 import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
 import { runRoutes } from "./run.ts";
+import { intellisenseRoutes } from "./intellisense.ts";
 import { sessionRoutes } from "./session.ts";
 import { staticFiles } from "./static.ts";
 
@@ -145,6 +146,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   const session = sessionRoutes(mode, { maxBodyBytes: limits.sessionBodyBytes });
   const reconcilers = reconcilerRoutes({ operator, mode, permissions, counts, samplesDir: deps.samplesDir ?? `${REPO}samples` });
   const run = runRoutes({ operator, mode, permissions, lane });
+  const intellisense = intellisenseRoutes({ operator, mode, permissions, lane }); // completions, hover, … (intellisense.ts)
   app.use(securityHeaders());
   app.use(errorHandler(operator.log));
   app.use(health.routes());
@@ -158,6 +160,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   app.use(reconcilers.allowedMethods({ throw: true }));
   app.use(run.routes());
   app.use(run.allowedMethods({ throw: true }));
+  app.use(intellisense.routes());
 
   const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs }, app.callback());
   server.maxConnections = limits.maxConnections;
@@ -166,7 +169,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
     mode,
     origins,
     permissions,
-    namespaces: () => operator.sources.states().map((s) => s.namespace),
+    reconcilers: () => operator.sources.states().map((s) => `${s.namespace}/${s.name}`),
     ...(deps.logStream ? { options: deps.logStream } : {}),
   });
   await new Promise<void>((resolve, reject) => {

@@ -10,11 +10,12 @@
  * destroyed.
  *
  * Who sees what: a reconciler's records and notices go only to people who may read its
- * ConfigMap's namespace (`get configmaps`, SelfSubjectAccessReview, cached), the same
- * people who could read its source and Events with kubectl; operator-wide records
- * (no reconciler) go to every admitted client. An upgrade is refused with 403 when
- * the person may read none of the reconcilers' namespaces (or, with no reconciler
- * yet, may not list ConfigMaps cluster-wide). With auth off everything is visible.
+ * ConfigMap (`get configmaps` in its namespace, or on that ConfigMap by name;
+ * SelfSubjectAccessReview, cached), the same rule as the reconciler list and the same
+ * people who could read its source with kubectl; operator-wide records (no reconciler)
+ * go to every admitted client. An upgrade is refused with 403 when the person may read
+ * none of the reconcilers (or, with no reconciler yet, may not list ConfigMaps
+ * cluster-wide). With auth off everything is visible.
  *
  * On connect a client gets `hello`, then the last N records matching its filter
  * (`replay`, default 200, max 2000), then live records and notices.
@@ -128,7 +129,7 @@ function refuse(socket: Duplex, status: 401 | 403 | 404 | 429 | 503, reason: str
 class Visibility {
   readonly #permissions: Permissions | undefined;
   readonly #principal: Principal;
-  readonly #namespaces = new Map<string, { allowed: boolean; checked: number }>();
+  readonly #reconcilers = new Map<string, { allowed: boolean; checked: number }>();
 
   /** Without `permissions` (auth off) everything is visible. */
   constructor(permissions: Permissions | undefined, principal: Principal) {
@@ -136,25 +137,32 @@ class Visibility {
     this.#principal = principal;
   }
 
-  /** Checks `namespaces`; resolves to how many are readable. */
-  async check(namespaces: string[]): Promise<number> {
-    const results = await Promise.all(namespaces.map((ns) => this.#refresh(ns)));
+  /** Checks `reconcilers` ("namespace/name"); resolves to how many are readable. */
+  async check(reconcilers: string[]): Promise<number> {
+    const results = await Promise.all(reconcilers.map((key) => this.#refresh(key)));
     return results.filter(Boolean).length;
   }
 
   /** Whether a record or notice of `reconciler` ("namespace/name") may be sent now. */
   allows(reconciler: string | undefined): boolean {
     if (!this.#permissions || reconciler === undefined) return true;
-    const ns = reconciler.slice(0, Math.max(0, reconciler.indexOf("/")));
-    const known = this.#namespaces.get(ns);
+    const known = this.#reconcilers.get(reconciler);
     // Unknown or stale: re-check in the background; until then, unknown means hidden.
-    if (!known || Date.now() - known.checked > 30_000) void this.#refresh(ns);
+    if (!known || Date.now() - known.checked > 30_000) void this.#refresh(reconciler);
     return known?.allowed ?? false;
   }
 
-  async #refresh(ns: string): Promise<boolean> {
-    const allowed = this.#permissions ? await this.#permissions.may(this.#principal, "get", ns) : true;
-    this.#namespaces.set(ns, { allowed, checked: Date.now() });
+  async #refresh(key: string): Promise<boolean> {
+    let allowed = true;
+    if (this.#permissions) {
+      const slash = key.indexOf("/");
+      const ns = key.slice(0, Math.max(0, slash));
+      const name = slash < 0 ? "" : key.slice(slash + 1);
+      // The reconciler list's rule (access.ts): get on the namespace's ConfigMaps, or on this one.
+      allowed = name === "" ? await this.#permissions.may(this.#principal, "get", ns) : await this.#permissions.mayRead(this.#principal, ns, name);
+    }
+    if (this.#reconcilers.size > 10_000) this.#reconcilers.clear();
+    this.#reconcilers.set(key, { allowed, checked: Date.now() });
     return allowed;
   }
 }
@@ -283,8 +291,8 @@ export function attachLogStream(server: Server, deps: {
   mode: AuthMode;
   origins: OriginPolicy;
   permissions: Permissions;
-  /** Namespaces that hold reconcilers now. */
-  namespaces: () => string[];
+  /** The reconcilers ("namespace/name") there are now. */
+  reconcilers: () => string[];
   options?: LogStreamOptions;
 }): LogStream {
   const o: Required<LogStreamOptions> = { capacity: 1000, highWaterBytes: 1 << 20, heartbeatMs: 30_000, maxPendingUpgrades: 32, maxClients: 256, recheckMs: 60_000, ...deps.options };
@@ -320,9 +328,9 @@ export function attachLogStream(server: Server, deps: {
       if (!principal) return refuse(socket, 401, "Unauthorized", "sign in first: the log stream needs the session cookie or Authorization: Bearer");
       const visible = new Visibility(deps.mode.auth === "token" && !peer ? deps.permissions : undefined, principal);
       if (deps.mode.auth === "token" && !peer) {
-        const namespaces = [...new Set(deps.namespaces())];
-        const readable = namespaces.length > 0 ? await visible.check(namespaces) : Number(await deps.permissions.may(principal, "list", undefined));
-        if (readable === 0) return refuse(socket, 403, "Forbidden", "you may not read ConfigMaps in any namespace that holds a reconciler, so there are no logs for you");
+        const reconcilers = [...new Set(deps.reconcilers())];
+        const readable = reconcilers.length > 0 ? await visible.check(reconcilers) : Number(await deps.permissions.may(principal, "list", undefined));
+        if (readable === 0) return refuse(socket, 403, "Forbidden", "you may not read any reconciler's ConfigMap, so there are no logs for you");
       }
       if (socket.destroyed) return;
       const { filter, replay } = parseStreamQuery(url);
