@@ -9,7 +9,9 @@ import { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { Engine, type EngineHooks } from "./engine/manager.ts";
 import { EDITOR_HOST, SandboxFleet, type FleetOptions } from "./sandbox/index.ts";
-import { CompilerProcess } from "./source/compile-process.ts";
+import { OpenApiReader } from "./kube/openapi.ts";
+import { KindAwareCompiler } from "./source/kinds-compiler.ts";
+import { KindTypings } from "./source/kinds.ts";
 import { SourceManager, type AcceptedRevision } from "./source/manager.ts";
 import { LogBus } from "./telemetry/log.ts";
 
@@ -41,11 +43,11 @@ export class Operator {
   readonly client: KubeClient;
   readonly log: LogBus;
   readonly sandbox: SandboxFleet;
-  readonly compiler: CompilerProcess;
+  readonly compiler: KindAwareCompiler;
   readonly engine: Engine;
   readonly sources: SourceManager;
 
-  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: CompilerProcess; engine: Engine; sources: SourceManager }) {
+  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: KindAwareCompiler; engine: Engine; sources: SourceManager }) {
     this.client = parts.client;
     this.log = parts.log;
     this.sandbox = parts.sandbox;
@@ -87,7 +89,8 @@ export class Operator {
       },
     });
     // Type-checking runs in its own process: a slow or crashing check never stalls the operator.
-    const compiler = new CompilerProcess();
+    // Kinds are typed from the cluster's own OpenAPI v3 (source/kinds.ts).
+    const compiler = new KindAwareCompiler({ kinds: new KindTypings(new OpenApiReader(client)) });
     const engine = new Engine({
       client,
       sandbox,

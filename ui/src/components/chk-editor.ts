@@ -10,7 +10,8 @@ import { Compartment, EditorState, type Extension } from "@codemirror/state";
 import { EditorView } from "@codemirror/view";
 import { basicSetup } from "codemirror";
 import { css, html, LitElement, type PropertyValues } from "lit";
-import { chakratorCompletions, chakratorTheme, crashGuard, saveKeymap, serverDiagnostics, trimTrailingWhitespace } from "../editor/index.ts";
+import { chakratorCompletions, chakratorTheme, crashGuard, formatDocument, intellisense, saveKeymap, serverDiagnostics, trimTrailingWhitespace, type IntelliSense } from "../editor/index.ts";
+import type { IntelliSenseOp } from "../controllers/api.ts";
 import { controls } from "../lib/styles.ts";
 import type { Diagnostic } from "../protocol.ts";
 
@@ -23,6 +24,9 @@ export type EditorErrorEvent = CustomEvent<{ message: string }>;
 
 /** Validates `text` as the content of `file` within the current files. */
 export type FileValidator = (file: string, text: string) => Promise<Diagnostic[]>;
+
+/** Asks the language service about `text` as the content of `file` within the current files. */
+export type LanguageAsker = <T>(op: IntelliSenseOp, file: string, text: string, pos: number | undefined, signal?: AbortSignal) => Promise<T>;
 
 /** The editable `*.ts` keys, entry module first. */
 export function editableFiles(files: Record<string, string>): string[] {
@@ -47,6 +51,7 @@ export class ChkEditor extends LitElement {
     generation: { type: Number },
     readonly: { type: Boolean, reflect: true },
     validate: { attribute: false },
+    language: { attribute: false },
     active: { state: true },
   };
 
@@ -56,6 +61,8 @@ export class ChkEditor extends LitElement {
   declare generation: number;
   declare readonly: boolean;
   declare validate: FileValidator | undefined;
+  /** The operator's language service; without it, the static completion list only. */
+  declare language: LanguageAsker | undefined;
   declare active: string;
 
   private view: EditorView | undefined;
@@ -70,6 +77,7 @@ export class ChkEditor extends LitElement {
     this.generation = 0;
     this.readonly = false;
     this.validate = undefined;
+    this.language = undefined;
     this.active = "reconciler.ts";
   }
 
@@ -175,6 +183,27 @@ export class ChkEditor extends LitElement {
     }
   }
 
+  /** Formats the shown file with TypeScript's formatter (as Shift-Alt-F does); false if nothing changed. */
+  async format(): Promise<boolean> {
+    const is = this.language === undefined ? undefined : this.languageFor(this.active);
+    return this.view !== undefined && is !== undefined ? formatDocument(this.view, is) : false;
+  }
+
+  /** The language service for one file (its text is the editor's, the others the session's). */
+  private languageFor(file: string): IntelliSense {
+    const ask = <T>(op: IntelliSenseOp, text: string, pos?: number, signal?: AbortSignal): Promise<T> => {
+      const language = this.language;
+      return language === undefined ? Promise.reject(new Error("no language service")) : language<T>(op, file, text, pos, signal);
+    };
+    return {
+      completions: (text, pos, signal) => ask("completions", text, pos, signal),
+      quickInfo: (text, pos, signal) => ask("quickinfo", text, pos, signal),
+      signature: (text, pos, signal) => ask("signature", text, pos, signal),
+      definition: (text, pos) => ask("definition", text, pos),
+      format: (text) => ask("format", text),
+    };
+  }
+
   /** The name of the file being shown. */
   get activeFile(): string {
     return this.active;
@@ -220,6 +249,7 @@ export class ChkEditor extends LitElement {
         javascript({ typescript: true }),
         chakratorTheme(),
         chakratorCompletions(),
+        intellisense(this.languageFor(file), (d) => this.reveal(d.file, d.line, d.column)),
         serverDiagnostics((text) => this.validate?.(file, text) ?? Promise.resolve([])),
         this.editable.of(this.editability()),
         EditorView.contentAttributes.of({ "aria-label": `${file} source`, "data-testid": "editor-content" }),

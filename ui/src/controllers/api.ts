@@ -80,6 +80,17 @@ export class InvalidSourceError extends ApiRequestError {
   override name = "InvalidSourceError";
 }
 
+/** The language service requests (operator/src/server/intellisense.ts). */
+export type IntelliSenseOp = "completions" | "quickinfo" | "signature" | "definition" | "format";
+
+/** The body of a language service request; `pos` is an offset into `files[file]`. */
+export interface IntelliSenseRequest {
+  reconciler: { namespace: string; name: string };
+  files: Record<string, string>;
+  file: string;
+  pos?: number;
+}
+
 function path(ns: string, name: string, rest = ""): string {
   return `api/reconcilers/${encodeURIComponent(ns)}/${encodeURIComponent(name)}${rest}`;
 }
@@ -149,6 +160,13 @@ export class ApiClient {
   }
   dryRun(req: DryRunRequest): Promise<DryRunResponse> {
     return this.request("POST", "api/dry-run", req);
+  }
+  /**
+   * Asks the operator's TypeScript language service (`op`: completions, quickinfo,
+   * signature, definition, format) about `file` within `files`; resolves to its answer.
+   */
+  async intellisense<T>(op: IntelliSenseOp, body: IntelliSenseRequest, signal?: AbortSignal): Promise<T> {
+    return (await this.request<{ answer: T }>("POST", `api/intellisense/${op}`, body, signal)).answer;
   }
 }
 

@@ -5,3 +5,4 @@ export { serverDiagnostics, toCmDiagnostics, toRange, type ValidateFn } from "./
 export { saveKeymap } from "./save-keymap.ts";
 export { chakratorTheme } from "./theme.ts";
 export { stripTrailingWhitespace, trimTrailingWhitespace } from "./whitespace.ts";
+export { formatDocument, intellisense, lsCompletionSource, type IntelliSense, type LsDefinition } from "./intellisense.ts";
