@@ -42,7 +42,6 @@ import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
 import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
 import { runRoutes } from "./run.ts";
 import { intellisenseRoutes } from "./intellisense.ts";
-import { intellisenseRoutes } from "./intellisense.ts";
 import { sessionRoutes } from "./session.ts";
 import { staticFiles } from "./static.ts";
 
@@ -146,7 +145,6 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   const lane = new EditorLane(deps.editorLane);
   const session = sessionRoutes(mode, { maxBodyBytes: limits.sessionBodyBytes });
   const reconcilers = reconcilerRoutes({ operator, mode, permissions, counts, samplesDir: deps.samplesDir ?? `${REPO}samples` });
-  const intellisense = intellisenseRoutes({ operator, mode, permissions, lane }); // completions, hover, … (intellisense.ts)
   const run = runRoutes({ operator, mode, permissions, lane });
   const intellisense = intellisenseRoutes({ operator, mode, permissions, lane }); // completions, hover, … (intellisense.ts)
   app.use(securityHeaders());
@@ -160,7 +158,6 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   app.use(jsonBody({ maxBytes: deps.maxBodyBytes ?? 1 << 20 }));
   app.use(reconcilers.routes());
   app.use(reconcilers.allowedMethods({ throw: true }));
-  app.use(intellisense.routes());
   app.use(run.routes());
   app.use(run.allowedMethods({ throw: true }));
   app.use(intellisense.routes());
