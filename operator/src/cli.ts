@@ -37,8 +37,8 @@ import { basename, dirname, join, relative } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { admissionDryRun } from "./admission/dryrun.ts";
 import { dryRun, type DryRunResult } from "./engine/dryrun.ts";
-import type { KubeObject } from "./kube/client.ts";
 import { discover, guessPlural } from "./kube/discovery.ts";
+import { rbacObjects, rbacRules, type RbacKind } from "./kube/rbac.ts";
 import { Sandbox } from "./sandbox/index.ts";
 import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
 
@@ -290,58 +290,6 @@ function watchNamespaceFrom(file: string): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-/** A kind as RBAC names it. */
-export interface RbacKind {
-  group: string;
-  resource: string;
-  namespaced: boolean;
-}
-
-/** One RBAC policy rule. */
-export interface RbacRule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
-
-/**
- * The rules a reconciler needs, by what the engine does with each kind:
- * - the `for` kind: get, list, watch (its informer, re-reads); patch when it has
- *   `finalize` (the finalizer is added and removed with a patch);
- * - its `status` subresource: patch, update (Ready, observedGeneration, the status);
- * - its `finalizers` subresource: update, when it owns kinds (owner references with
- *   blockOwnerDeletion, where OwnerReferencesPermissionEnforcement is on);
- * - each `owns` kind: create, patch (server-side apply), delete (prune), get, list,
- *   watch (its informer, the read before the first apply);
- * - core `events`: create, patch (Events on its resources; patch bumps a repeated one).
- * Resources of one group with the same verbs share a rule; verbs and resources are sorted.
- */
-export function rbacRules(forKind: RbacKind, owns: readonly RbacKind[], hasFinalize: boolean): RbacRule[] {
-  const grants = new Map<string, Map<string, Set<string>>>();
-  const grant = (group: string, resource: string, verbs: string[]) => {
-    const byResource = grants.get(group) ?? new Map<string, Set<string>>();
-    grants.set(group, byResource);
-    const set = byResource.get(resource) ?? new Set<string>();
-    byResource.set(resource, set);
-    for (const v of verbs) set.add(v);
-  };
-  grant(forKind.group, forKind.resource, hasFinalize ? ["get", "list", "watch", "patch"] : ["get", "list", "watch"]);
-  grant(forKind.group, `${forKind.resource}/status`, ["patch", "update"]);
-  if (owns.length > 0) grant(forKind.group, `${forKind.resource}/finalizers`, ["update"]);
-  for (const o of owns) grant(o.group, o.resource, ["create", "delete", "get", "list", "patch", "watch"]);
-  grant("", "events", ["create", "patch"]);
-  const rules: RbacRule[] = [];
-  for (const group of [...grants.keys()].sort()) {
-    const byVerbs = new Map<string, string[]>();
-    for (const [resource, verbs] of grants.get(group)!) {
-      const key = [...verbs].sort().join(",");
-      byVerbs.set(key, [...(byVerbs.get(key) ?? []), resource]);
-    }
-    for (const [verbs, resources] of byVerbs) rules.push({ apiGroups: [group], resources: resources.sort(), verbs: verbs.split(",") });
-  }
-  return rules;
-}
-
 /** Runs `chakrator rbac`; resolves to the exit code. */
 export async function runRbac(args: RbacArgs, io: Io): Promise<number> {
   const { files, paths } = readSource(args.source);
@@ -380,24 +328,7 @@ export async function runRbac(args: RbacArgs, io: Io): Promise<number> {
   const clusterScoped = [forKind, ...owns].filter((k) => !k.namespaced).map((k) => k.resource);
   const clusterWide = watch === "*" || clusterScoped.length > 0;
   if (clusterScoped.length > 0 && watch !== "*") io.err(`chakrator: ${clusterScoped.join(", ")} ${clusterScoped.length === 1 ? "is" : "are"} cluster-scoped: a ClusterRole is needed\n`);
-  const subjects = [{ kind: "ServiceAccount", name: sa, namespace: args.namespace }];
-  const labels = { "app.kubernetes.io/managed-by": "chakrator-rbac" };
-  const objects: KubeObject[] = [{ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa, namespace: args.namespace, labels } }];
-  const roleRef = (kind: string, roleName: string) => ({ apiGroup: "rbac.authorization.k8s.io", kind, name: roleName });
-  if (clusterWide) {
-    const roleName = `chakrator:${args.namespace}:${name}`;
-    objects.push(
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: roleName, labels }, rules },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: roleName, labels }, roleRef: roleRef("ClusterRole", roleName), subjects },
-    );
-  } else {
-    // The resources live in the reconciler's namespace, or in the one it watches.
-    const where = watch ?? args.namespace;
-    objects.push(
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name, namespace: where, labels }, rules },
-      { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name, namespace: where, labels }, roleRef: roleRef("Role", name), subjects },
-    );
-  }
+  const objects = rbacObjects({ name, namespace: args.namespace, serviceAccount: sa, rules, clusterWide, ...(watch !== undefined && watch !== "*" ? { watchNamespace: watch } : {}) });
   const scope = clusterWide ? "in every namespace" : `in namespace ${watch ?? args.namespace}`;
   const kindList = [`for ${loaded.for.apiVersion}/${loaded.for.kind}${loaded.hasFinalize ? " (with finalize)" : ""}`, ...loaded.owns.map((o) => `owns ${o.apiVersion}/${o.kind}`)].join(", ");
   io.out(`# RBAC for the reconciler ${args.source}: ${kindList}, ${scope}.\n# kubectl apply -f - (printed by chakrator rbac)\n`);
