@@ -1,61 +1,174 @@
 /**
- * Memory: resident set size of the operator process (and, apart, of its sandbox host
- * child) with N MyResources and their N child ConfigMaps in its caches, against the same
- * process with an empty cluster measured in the same run.
+ * Memory: resident set size of each contender's whole process tree, first idle on an
+ * empty namespace, then with N MyResources and their N child ConfigMaps in its caches,
+ * all on one private control plane in the same run, each in a fresh namespace:
  *
- * The operator runs as it does in production (`node operator/src/main.ts`) against a
- * private control plane; RSS comes from /proc. Usage:
- *   node operator/bench/memory.bench.ts [N=10000]
+ *   chakrator    `node operator/src/main.ts` as the image runs it (NODE_OPTIONS from the
+ *                Containerfile): the operator, its sandbox host(s) and its compiler,
+ *                summed from /proc/<pid>/status VmRSS over the process tree;
+ *   cr-defaults  the controller-runtime peer (crpeer/main.go), default cache;
+ *   cr-filtered  the same peer with Chakrator's filtering: children cached only with the
+ *                owner label, managedFields stripped.
+ *
+ * Contenders run one at a time (order reversed on every other repetition); each
+ * run's objects are deleted afterwards. Writes are counted from the API server's audit
+ * log, so a reader sees that every contender did the same work.
+ *
+ * With CHAKRATOR_PROBE=1 each Chakrator process also reports its V8 heap by space and
+ * process.memoryUsage() when idle (memory-probe.ts, preloaded with --import; it adds
+ * about 1 MiB per process). Usage:
+ *   node operator/bench/memory.bench.ts [N=10000] [repetitions=1]
+ * (N=0: only the idle figures, e.g. to compare Node flags through CHAKRATOR_NODE_OPTIONS;
+ * CHAKRATOR_BENCH_ONLY=chakrator runs only the named contenders.)
  */
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ControlPlane, freePort } from "../testenv/controlplane.ts";
-import { installCrds, kubeConfig, pool, sampleSource } from "../testenv/index.ts";
-import { KubeClient } from "../src/kube/client.ts";
+import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
+import { KubeClient, type KubeObject } from "../src/kube/client.ts";
+import { Informer } from "../src/kube/informer.ts";
+import { auditArgs, clearNamespace, cmdline, formatCounts, imageNodeOptions, installReconciler, startChakrator, treeRss, writeCounts } from "./contenders.ts";
+import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
-const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
-const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+const REPS = Number(process.argv[3] ?? 1);
+const WORKERS = Number(process.env.CHAKRATOR_WORKERS ?? 32);
+const PROBE = process.env.CHAKRATOR_PROBE === "1";
+type Contender = "chakrator" | "cr-defaults" | "cr-filtered";
+type Mr = KubeObject & { status?: { conditions?: Array<{ type: string; status: string }> } };
+const MiB = 2 ** 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
-const cp = await ControlPlane.start();
-const port = await freePort();
-// The image's V8 flags (Containerfile NODE_OPTIONS), unless OPERATOR_NODE_FLAGS says otherwise.
-const imageFlags = /NODE_OPTIONS="([^"]*)"/.exec(readFileSync(join(import.meta.dirname, "..", "..", "Containerfile"), "utf8"))?.[1] ?? "";
-const flags = (process.env.OPERATOR_NODE_FLAGS ?? imageFlags).split(" ").filter(Boolean);
-console.log(`operator flags: ${flags.join(" ") || "(none)"}`);
-const op = spawn(process.execPath, [...flags, join(import.meta.dirname, "..", "src", "main.ts")], {
-  env: { ...process.env, KUBECONFIG: cp.info.kubeconfig, CHAKRATOR_NAMESPACE: "default", CHAKRATOR_LISTEN: `127.0.0.1:${port}`, CHAKRATOR_LOG_LEVEL: "warn" },
-  stdio: ["ignore", "ignore", "inherit"],
-});
+const peerBin = await ensurePeer();
+const workDir = mkdtempSync(join(tmpdir(), "chakrator-bench-"));
+const audit = auditArgs(workDir);
+const cp = await ControlPlane.start({ apiserverArgs: audit.args });
+console.log(`chakrator NODE_OPTIONS: ${imageNodeOptions() || "(none)"}${PROBE ? " + the memory probe" : ""}`);
 try {
   await installCrds(cp.info);
   const client = KubeClient.fromKubeConfig(kubeConfig(cp.info));
-  await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "message", namespace: "default", labels: { "chakrator.dev/reconciler": "true" } }, data: sampleSource("01-message") });
-  const metric = async (name: string) => {
-    const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
-    return text.split("\n").filter((l) => l.startsWith(name)).reduce((a, l) => a + Number(l.split(" ").at(-1)), 0);
-  };
-  while ((await metric("chakrator_active_revision")) < 1) await new Promise((r) => setTimeout(r, 200));
-  await new Promise((r) => setTimeout(r, 3_000));
-  const empty = { op: rssMiB(op.pid!), host: childrenOf(op.pid!).reduce((a, p) => a + rssMiB(p), 0) };
-  console.log(`empty cluster:       operator RSS ${empty.op.toFixed(0)} MiB, its children (sandbox host, compiler) ${empty.host.toFixed(0)} MiB`);
+  const ready = new Set<string>();
+  const watcher = new Informer(client, {
+    apiVersion: "example.com/v1",
+    kind: "MyResource",
+    onEvent: (type, o) => {
+      const key = `${o.metadata.namespace}/${o.metadata.name}`;
+      if (type === "delete") ready.delete(key);
+      else if ((o as Mr).status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) ready.add(key);
+    },
+  });
+  watcher.start();
+  await watcher.synced;
 
-  const t0 = performance.now();
-  await pool(Array.from({ length: N }, (_, i) => i), 48, (i) =>
-    client.create({ apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: `m-${i}`, namespace: "default" }, spec: { message: `a message of moderate length, number ${i}` } }));
-  console.log(`created ${N} resources in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  while ((await metric("chakrator_reconciles_total")) < N) await new Promise((r) => setTimeout(r, 1_000));
-  console.log(`all reconciled ${((performance.now() - t0) / 1000).toFixed(0)} s after the first create`);
-  for (const settle of [5, 30]) {
-    await new Promise((r) => setTimeout(r, settle === 5 ? 5_000 : 25_000));
-    const full = { op: rssMiB(op.pid!), host: childrenOf(op.pid!).reduce((a, p) => a + rssMiB(p), 0) };
-    console.log(`${N} resources + ${N} children cached, ${settle} s after: operator RSS ${full.op.toFixed(0)} MiB (+${(full.op - empty.op).toFixed(0)}), its children (sandbox host, compiler) ${full.host.toFixed(0)} MiB (target: operator under 300 MiB)`);
+  /** Names each process of a Chakrator tree by its role. */
+  const role = (pid: number, root: number) => {
+    if (pid === root) return rootName;
+    const c = cmdline(pid);
+    return /compile/.test(c) ? "compiler" : /host|sandbox/.test(c) ? "sandbox host" : c;
+  };
+  const describeTree = (root: number) => {
+    const t = treeRss(root);
+    const parts = new Map<string, number>();
+    for (const p of t.byPid) parts.set(role(p.pid, root), (parts.get(role(p.pid, root)) ?? 0) + p.mib);
+    return { total: t.total, text: [...parts].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" + ") };
+  };
+
+  const probe = async (root: number) => {
+    const dir = join(workDir, "probe");
+    const pids = treeRss(root).byPid.map((p) => p.pid);
+    for (const pid of pids) process.kill(pid, "SIGUSR2");
+    await sleep(1_000);
+    for (const pid of pids) {
+      const file = join(dir, `${pid}.json`);
+      if (!existsSync(file)) { console.log(`             ${role(pid, root)} (pid ${pid}): no probe report`); continue; }
+      const r = JSON.parse(readFileSync(file, "utf8")) as { memory: NodeJS.MemoryUsage; spaces: Array<{ name: string; used: number; size: number }>; heap: { malloced_memory: number; external_memory: number }; modules: Record<string, { files: number; bytes: number }> };
+      const m = r.memory;
+      console.log(`             ${role(pid, root)}: rss ${(m.rss / MiB).toFixed(1)} | V8 heap total ${(m.heapTotal / MiB).toFixed(1)} used ${(m.heapUsed / MiB).toFixed(1)} | external ${(m.external / MiB).toFixed(1)} (array buffers ${(m.arrayBuffers / MiB).toFixed(1)}) | malloced by V8 ${(r.heap.malloced_memory / MiB).toFixed(1)} MiB`);
+      console.log(`               spaces (used/size MiB): ${r.spaces.filter((s) => s.size > 0).map((s) => `${s.name.replace(/_space$/, "")} ${(s.used / MiB).toFixed(1)}/${(s.size / MiB).toFixed(1)}`).join(", ")}`);
+      console.log(`               source loaded (files, MiB): ${Object.entries(r.modules).slice(0, 10).map(([k, v]) => `${k} ${v.files} ${(v.bytes / MiB).toFixed(2)}`).join(", ")}`);
+    }
+  };
+
+  const launch = async (who: Contender, ns: string) => {
+    if (who === "chakrator") {
+      await installReconciler(client, ns);
+      const env: Record<string, string> = PROBE ? { NODE_OPTIONS: `${imageNodeOptions()} --import=${join(import.meta.dirname, "memory-probe.ts")}`.trim(), CHAKRATOR_PROBE_DIR: join(workDir, "probe") } : {};
+      if (PROBE) mkdirSync(join(workDir, "probe"), { recursive: true });
+      const p = startChakrator({ kubeconfig: cp.info.kubeconfig, namespace: ns, port: await freePort(), workers: WORKERS, env });
+      await p.active();
+      return { pid: p.process.pid!, process: p.process, stop: p.stop, reconciles: () => p.metric("chakrator_reconciles_total") };
+    }
+    const port = await freePort();
+    const p = startPeer(peerBin, { kubeconfig: cp.info.kubeconfig, namespace: ns, mode: who.slice(3) as PeerMode, workers: WORKERS, metricsPort: port });
+    // Caches synced once the controller reports its workers.
+    while ((await p.metric("controller_runtime_max_concurrent_reconciles")) < 1) {
+      if (p.process.exitCode !== null) throw new Error(`${who} exited (${p.process.exitCode})`);
+      await sleep(100);
+    }
+    return { pid: p.process.pid!, process: p.process, stop: p.stop, reconciles: () => p.metric("controller_runtime_reconcile_total") };
+  };
+
+  let rootName = "operator";
+  const figures: Record<Contender, Array<{ empty: number; full: number }>> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
+  const run = async (who: Contender, rep: number) => {
+    const ns = `mem-${who}-${rep}`;
+    await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    rootName = who === "chakrator" ? "operator" : "crpeer";
+    const c = await launch(who, ns);
+    await sleep(5_000);
+    const empty = describeTree(c.pid);
+    console.log(`${who.padEnd(12)} empty namespace, idle:       RSS ${empty.total.toFixed(0).padStart(4)} MiB (${empty.text})`);
+    if (PROBE && who === "chakrator") await probe(c.pid);
+    if (N === 0) {
+      figures[who].push({ empty: empty.total, full: empty.total });
+      await c.stop();
+      return;
+    }
+
+    const t0 = performance.now();
+    await pool(Array.from({ length: N }, (_, i) => i), 48, (i) =>
+      client.create({ apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: `m-${i}`, namespace: ns }, spec: { message: `a message of moderate length, number ${i}` } }));
+    const created = performance.now();
+    const done = () => { let n = 0; for (const k of ready) if (k.startsWith(`${ns}/`)) n++; return n; };
+    while (done() < N) {
+      if (c.process.exitCode !== null) throw new Error(`${who} exited (${c.process.exitCode}) with ${N - done()} resources not Ready`);
+      await sleep(500);
+    }
+    console.log(`${"".padEnd(12)} created ${N} in ${((created - t0) / 1000).toFixed(0)} s, all Ready ${((performance.now() - t0) / 1000).toFixed(0)} s after the first create`);
+    let full = empty;
+    for (const settle of [5, 30]) {
+      await sleep(settle === 5 ? 5_000 : 25_000);
+      full = describeTree(c.pid);
+      console.log(`${who.padEnd(12)} ${N} + ${N} children, ${String(settle).padStart(2)} s after: RSS ${full.total.toFixed(0).padStart(4)} MiB (+${(full.total - empty.total).toFixed(0)}; ${full.text})`);
+    }
+    console.log(`${"".padEnd(12)} writes (audit log): ${formatCounts(writeCounts(audit.log).get(ns))} | reconciles (own metrics): ${await c.reconciles()}`);
+    figures[who].push({ empty: empty.total, full: full.total });
+    await c.stop();
+    await clearNamespace(client, ns);
+  };
+
+  const all: Contender[] = ["chakrator", "cr-defaults", "cr-filtered"];
+  // CHAKRATOR_BENCH_ONLY=chakrator (comma-separated) runs only those contenders.
+  const order = all.filter((c) => !process.env.CHAKRATOR_BENCH_ONLY || process.env.CHAKRATOR_BENCH_ONLY.split(",").includes(c));
+  for (let rep = 0; rep < REPS; rep++) {
+    const thisOrder = rep % 2 === 0 ? order : [...order].reverse();
+    console.log(`--- repetition ${rep + 1}/${REPS}: ${thisOrder.join(", ")} (${N} resources, ${WORKERS} workers each)`);
+    for (const who of thisOrder) await run(who, rep);
   }
+  const mean = (who: Contender, f: (x: { empty: number; full: number }) => number) => figures[who].reduce((a, x) => a + f(x), 0) / figures[who].length;
+  console.log(`--- means over ${REPS} repetition(s): total RSS of each contender's processes (targets for Chakrator: empty <= 150 MiB, ${N} resources <= 250 MiB)`);
+  for (const who of order) console.log(`${who.padEnd(12)} empty ${mean(who, (x) => x.empty).toFixed(0).padStart(4)} MiB | with ${N} resources + children ${mean(who, (x) => x.full).toFixed(0).padStart(4)} MiB`);
+  for (const peer of ["cr-defaults", "cr-filtered"] as const) {
+    if (!order.includes(peer) || !order.includes("chakrator")) continue;
+    console.log(`ratio        chakrator/${peer}: empty ${(mean("chakrator", (x) => x.empty) / mean(peer, (x) => x.empty)).toFixed(1)}x, full ${(mean("chakrator", (x) => x.full) / mean(peer, (x) => x.full)).toFixed(1)}x, growth ${((mean("chakrator", (x) => x.full - x.empty)) / mean(peer, (x) => x.full - x.empty)).toFixed(2)}x`);
+  }
+  watcher.stop();
   client.close();
+} catch (err: unknown) {
+  console.error(err);
+  process.exitCode = 1;
 } finally {
-  op.kill("SIGTERM");
-  await new Promise((r) => op.once("exit", r));
   await cp.stop();
+  rmSync(workDir, { recursive: true, force: true });
 }
