@@ -41,6 +41,16 @@ import { discover, guessPlural } from "./kube/discovery.ts";
 import { rbacObjects, rbacRules, type RbacKind } from "./kube/rbac.ts";
 import { Sandbox } from "./sandbox/index.ts";
 import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
+import { parseTypesArgs, runTypes, TypesUsageError, type TypesArgs } from "./types-cli.ts";
+
+/** `chakrator types` arguments; a bad one is a usage error (exit 2). */
+function typesArgs(rest: readonly string[]): TypesArgs {
+  try {
+    return parseTypesArgs(rest);
+  } catch (err: unknown) {
+    throw err instanceof TypesUsageError ? new UsageError(err.message) : err;
+  }
+}
 
 /** The usage text printed by `--help` and on usage errors. */
 export const usage = `Usage:
@@ -49,6 +59,7 @@ export const usage = `Usage:
   chakrator rbac <reconciler.ts | dir> [--namespace NS] [--service-account NAME]
                  [--watch-namespace NS|"*"] [--annotations FILE]
                  [--plural Kind=plural]... [--no-discovery]
+  chakrator types [--out DIR] [--api-versions v1,apps/v1,...]
   chakrator --help
 
 Commands:
@@ -67,6 +78,10 @@ Commands:
          context's discovery when it answers (--no-discovery: never ask); otherwise
          the lowercase plural (y -> ies after a consonant; s, x, z, ch, sh -> es;
          else s); --plural Kind=name overrides one.
+  types  Write the typings a reconciler sees for a local editor: DIR/tsconfig.json
+         and DIR/.chakrator/ (the contract, the current kube context's kinds as
+         "chakrator/<apiVersion>" modules, and DIR/reconciler.ts's for/owns kinds).
+         DIR defaults to "."; run it again after a CRD changes.
 
 Exit codes: 0 success, 1 compile error, failed reconcile or refused admission, 2 usage error.
 `;
@@ -344,12 +359,13 @@ export async function main(argv: readonly string[], io: Io = { out: (t) => proce
     return 0;
   }
   try {
-    if (command !== "test" && command !== "rbac") throw new UsageError(command === undefined ? "no command given" : `unknown command ${command}`);
+    if (command !== "test" && command !== "rbac" && command !== "types") throw new UsageError(command === undefined ? "no command given" : `unknown command ${command}`);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.out(usage);
       return 0;
     }
     if (command === "rbac") return await runRbac(parseRbacArgs(rest), io);
+    if (command === "types") return await runTypes(typesArgs(rest), io);
     return await runTest(parseTestArgs(rest), io);
   } catch (err: unknown) {
     if (err instanceof UsageError) {

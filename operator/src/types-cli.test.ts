@@ -46,6 +46,17 @@ describe("chakrator types", () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  it("runs as `chakrator types` from the command line, and exits 2 on a usage error", () => {
+    const dir = join(work, "cli");
+    const r = spawnSync(process.execPath, [join(repo, "operator", "src", "cli.ts"), "types", "--out", dir, "--api-versions", "v1,apps/v1"], { encoding: "utf8", env: { ...process.env } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /2 group-versions: v1, apps\/v1/);
+    assert.ok(existsSync(join(dir, ".chakrator", "kinds", "apps", "v1.d.ts")));
+    const bad = spawnSync(process.execPath, [join(repo, "operator", "src", "cli.ts"), "types", "--bogus"], { encoding: "utf8" });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown argument --bogus for types/);
+  });
+
   it("parses its arguments", () => {
     assert.deepEqual(parseTypesArgs([]), { out: ".", apiVersions: undefined });
     assert.deepEqual(parseTypesArgs(["--out", "x", "--api-versions", "v1, apps/v1"]), { out: "x", apiVersions: ["v1", "apps/v1"] });
