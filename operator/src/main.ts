@@ -26,6 +26,11 @@
  *                                  EndpointSlices (default in a pod: chakrator-editor in the
  *                                  pod's namespace; elsewhere none: loopback addresses only)
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
+ *   CHAKRATOR_EDITOR_CONCURRENCY   editor validations and dry runs at once (default 2)
+ *   CHAKRATOR_EDITOR_MAX_CONNECTIONS  open connections to the editor server (default 512)
+ *   CHAKRATOR_TOKENREVIEW_BURST    TokenReviews per client address at once (default 20) ...
+ *   CHAKRATOR_TOKENREVIEW_PER_SECOND  ... refilled at this rate (default 2); raise both behind
+ *                                  a proxy, where every client shares its address
  *   CHAKRATOR_WEBHOOK              "off" to serve no admission webhooks (default on)
  *   CHAKRATOR_WEBHOOK_LISTEN       the webhook's HTTPS address (default: in a pod 0.0.0.0:9443;
  *                                  elsewhere 127.0.0.1:0, a free loopback port)
@@ -128,5 +133,10 @@ await runOperator({
     ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),
   },
   shutdownGraceMs: int("CHAKRATOR_SHUTDOWN_GRACE_MS", 20_000),
+  editor: {
+    editorLane: { concurrency: int("CHAKRATOR_EDITOR_CONCURRENCY", 2) },
+    limits: { maxConnections: int("CHAKRATOR_EDITOR_MAX_CONNECTIONS", 512) },
+    authenticator: { reviewBurst: int("CHAKRATOR_TOKENREVIEW_BURST", 20), reviewsPerSecond: int("CHAKRATOR_TOKENREVIEW_PER_SECOND", 2) },
+  },
   ...webhookSettings(),
 });

@@ -23,7 +23,7 @@ import { OperatorPeers } from "./kube/peers.ts";
 import { RelayTokenSource } from "./kube/tokens.ts";
 import { Operator } from "./operator.ts";
 import type { FleetOptions } from "./sandbox/index.ts";
-import { startServer } from "./server/index.ts";
+import { startServer, type ServerDeps } from "./server/index.ts";
 import type { LogBus } from "./telemetry/log.ts";
 import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
 import { LogRelay } from "./telemetry/relay.ts";
@@ -48,6 +48,8 @@ export interface RunOptions {
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
+  /** The editor server's connection caps, TokenReview budget and editor lane (server/README.md). */
+  editor?: Pick<ServerDeps, "limits" | "authenticator" | "editorLane">;
   /** Serve the reconcilers' `validate`/`mutate` as admission webhooks (admission/). Default off. */
   admission?: Omit<AdmissionOptions, "onOutcome">;
   /** Install SIGTERM/SIGINT handlers that exit the process. Default true. */
@@ -112,6 +114,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
   let leading = !leaderElection;
   let shuttingDown = false;
   const server = await startServer({
+    ...o.editor,
     operator,
     auth: o.auth,
     metrics: { render: () => registry.render(), contentType: PROMETHEUS_CONTENT_TYPE },
