@@ -39,6 +39,7 @@ import { healthRoutes } from "./health.ts";
 import { attachLogStream, type LogStreamOptions } from "./logstream.ts";
 import { EditorLane, type EditorLaneOptions } from "./lane.ts";
 import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
+import { rbacRoutes } from "./rbac.ts";
 import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
 import { runRoutes } from "./run.ts";
 import { intellisenseRoutes } from "./intellisense.ts";
@@ -160,6 +161,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   app.use(reconcilers.allowedMethods({ throw: true }));
   app.use(run.routes());
   app.use(run.allowedMethods({ throw: true }));
+  app.use(rbacRoutes({ operator }).routes());
   app.use(intellisense.routes());
 
   const server = createServer({ headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs }, app.callback());

@@ -16,6 +16,7 @@
  *   GET    /api/reconcilers/:ns/:name/revisions  -> { items: Revision[] }
  *   POST   /api/reconcilers/:ns/:name/rollback RollbackRequest -> SaveResponse (409 / 404)
  *   GET    /api/reconcilers/:ns/:name/resources  -> { items: ResourceRef[] }  (live objects of its `for` kind)
+ *   GET    /api/reconcilers/:ns/:name/rbac       -> ReconcilerRbac  (the RBAC its kinds need; what its ServiceAccount lacks)
  *   POST   /api/validate           ValidateRequest -> ValidateResponse
  *            403 unless the person may update configmaps in `reconciler.namespace`
  *            409 `Superseded`: a newer validation of the same reconciler by the same person replaced it
@@ -121,6 +122,19 @@ export interface ResourceRef {
   kind: string;
   namespace: string;
   name: string;
+}
+
+/** The least RBAC a reconciler's active revision needs (server/rbac.ts), as `chakrator rbac` prints it. */
+export interface ReconcilerRbac {
+  /** "namespace/name" of its ServiceAccount (annotation `chakrator.dev/service-account`, else `default`). */
+  serviceAccount: string;
+  /** A ClusterRole is needed (watch-namespace "*", or cluster-scoped kinds). */
+  clusterWide: boolean;
+  /** ServiceAccount, Role/ClusterRole and binding, for `kubectl apply -f -`. */
+  yaml: string;
+  /** The needed permissions the ServiceAccount lacks now; absent when they could not be checked (`problem` says why). */
+  missing?: Array<{ verb: string; group: string; resource: string; namespace?: string }>;
+  problem?: string;
 }
 
 /** The reconciler being edited: its namespace decides who may validate and dry-run. */
