@@ -10,8 +10,10 @@
  * also reconciled (status written) in both cases. Prints p50 / p99 / mean per kind
  * and the difference, which is the admission cost. Usage:
  *   node operator/bench/admission.bench.ts [PER_ROUND=300] [ROUNDS=4] [CLIENTS=50]
+ * (BENCH_POOL=n sets the operator's CHAKRATOR_SANDBOX_POOL.)
  */
 import { spawn } from "node:child_process";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { ControlPlane, freePort } from "../testenv/controlplane.ts";
 import { eventually, installTestCrd, kubeConfig, pool } from "../testenv/index.ts";
@@ -48,7 +50,7 @@ try {
   child = spawn(process.execPath, [join(import.meta.dirname, "..", "src", "main.ts")], {
     env: {
       ...process.env, KUBECONFIG: cp.info.kubeconfig, CHAKRATOR_NAMESPACE: ns, CHAKRATOR_LISTEN: `127.0.0.1:${editorPort}`, CHAKRATOR_LEADER_ELECTION: "false",
-      CHAKRATOR_WEBHOOK_NAMESPACE: ns, CHAKRATOR_LOG_LEVEL: "warn",
+      CHAKRATOR_WEBHOOK_NAMESPACE: ns, CHAKRATOR_LOG_LEVEL: "warn", ...(process.env.BENCH_POOL ? { CHAKRATOR_SANDBOX_POOL: process.env.BENCH_POOL } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -92,7 +94,7 @@ try {
   };
   const p = stats(latencies.plain), g = stats(latencies.guarded);
   const f = (x: number) => x.toFixed(1).padStart(7);
-  console.log(`admission latency at the client: ${clients} concurrent clients, ${p.n + g.n} creates in ${seconds.toFixed(1)} s, rounds alternating`);
+  console.log(`admission latency at the client: ${clients} concurrent clients, ${p.n + g.n} creates in ${seconds.toFixed(1)} s, rounds alternating (load average ${loadavg()[0]!.toFixed(1)})`);
   console.log(`                         p50 ms   p99 ms  mean ms`);
   console.log(`  no webhooks          ${f(p.p50)}  ${f(p.p99)}  ${f(p.mean)}   (${p.n} creates)`);
   console.log(`  validate + mutate    ${f(g.p50)}  ${f(g.p99)}  ${f(g.mean)}   (${g.n} creates)`);

@@ -4,13 +4,16 @@
  * answer one. Every replica runs it; the certificate can be swapped while it runs
  * (`setCertificate`), and connections already open keep theirs.
  *
- * It is plain node:https, not the editor's Koa app: the API server is its only client,
- * the protocol is one JSON body in and one out, and keeping it apart means a slow or
- * busy editor never delays an admission answer. Bodies over 8 MiB are refused (the
+ * It is plain node:http2 (with HTTP/1.1 allowed), not the editor's Koa app: the API
+ * server is its only client, the protocol is one JSON body in and one out, and keeping
+ * it apart means a slow or busy editor never delays an admission answer. HTTP/2 because
+ * the API server's webhook client speaks it: all concurrent calls share one connection,
+ * where HTTP/1.1 would keep opening connections (and paying TLS handshakes) under load. Bodies over 8 MiB are refused (the
  * API server's own request limit is 3 MiB per object, two objects on UPDATE).
  */
-import { createServer, type Server } from "node:https";
-import type { AddressInfo } from "node:net";
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from "node:http2";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import type { AdmissionMethod, ReviewRequest, ReviewResponse } from "./review.ts";
 
 const MAX_BODY = 8 * 1024 * 1024;
@@ -27,10 +30,10 @@ export interface WebhookServer {
 
 /** Starts the server on `listen` with the given certificate. */
 export async function startWebhookServer(listen: { host: string; port: number }, tls: { cert: string; key: string }, handle: ReviewHandler): Promise<WebhookServer> {
-  const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+  const handler = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse) => {
     const reply = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+      (res as ServerResponse).writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       res.end(text);
     };
     const match = /^\/(validate|mutate)\/([a-z0-9][a-z0-9.-]*)\/([a-z0-9][a-z0-9.-]*)$/.exec((req.url ?? "").split("?")[0] ?? "");
@@ -65,9 +68,19 @@ export async function startWebhookServer(listen: { host: string; port: number },
         }),
       );
     });
+  };
+  const server: Http2SecureServer = createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, handler);
+  // Open HTTP/2 sessions and HTTP/1.1 sockets, so that close() ends them.
+  const sessions = new Set<ServerHttp2Session>();
+  const sockets = new Set<Socket>();
+  server.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
   });
-  // The API server keeps connections open; an idle one is dropped after a minute.
-  server.keepAliveTimeout = 60_000;
+  server.on("secureConnection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => {
@@ -83,7 +96,8 @@ export async function startWebhookServer(listen: { host: string; port: number },
     setCertificate: (cert, key) => server.setSecureContext({ cert, key }),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
-      server.closeAllConnections();
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
     }),
   };
 }
