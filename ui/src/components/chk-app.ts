@@ -18,6 +18,7 @@ import "./chk-dry-run.ts";
 import "./chk-editor.ts";
 import "./chk-log-panel.ts";
 import "./chk-problems.ts";
+import "./chk-rbac.ts";
 import "./chk-reconciler-picker.ts";
 import "./chk-revisions.ts";
 import "./chk-sign-in.ts";
@@ -58,7 +59,7 @@ export class ChkApp extends LitElement {
   declare session: Session | undefined;
   declare items: ReconcilerSummary[];
   declare selected: string;
-  declare side: "revisions" | "dry-run";
+  declare side: "revisions" | "dry-run" | "rbac";
   declare theirs: Record<string, string> | undefined;
   declare comparing: boolean;
   declare fatal: string;
@@ -373,11 +374,14 @@ export class ChkApp extends LitElement {
           <div class="side-tabs" role="tablist">
             <button role="tab" data-testid="tab-revisions" aria-selected=${this.side === "revisions" ? "true" : "false"} @click=${() => (this.side = "revisions")}>Revisions</button>
             <button role="tab" data-testid="tab-dry-run" aria-selected=${this.side === "dry-run" ? "true" : "false"} @click=${() => (this.side = "dry-run")}>Dry run</button>
+            <button role="tab" data-testid="tab-rbac" aria-selected=${this.side === "rbac" ? "true" : "false"} @click=${() => (this.side = "rbac")}>Permissions</button>
           </div>
           ${this.side === "revisions"
             ? html`<chk-revisions .api=${this.api} reconciler=${s.key} .current=${s.files} ?can-update=${this.canUpdate} refresh=${this.revisionsRefresh}
                 @chk-rollback=${(e: CustomEvent<{ revision: number }>) => void this.rollback(e.detail.revision)}></chk-revisions>`
-            : html`<chk-dry-run .api=${this.api} reconciler=${s.key} .files=${s.files}></chk-dry-run>`}
+            : this.side === "rbac"
+              ? html`<chk-rbac .api=${this.api} reconciler=${s.key} refresh=${this.revisionsRefresh}></chk-rbac>`
+              : html`<chk-dry-run .api=${this.api} reconciler=${s.key} .files=${s.files}></chk-dry-run>`}
         </aside>
       </main>
       <chk-log-panel class="logs" connection=${this.stream.state} .reconcilers=${this.items.map((i) => `${i.namespace}/${i.name}`)}></chk-log-panel>

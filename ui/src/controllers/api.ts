@@ -11,6 +11,7 @@ import type {
   Diagnostic,
   DryRunRequest,
   DryRunResponse,
+  ReconcilerRbac,
   ReconcilerRef,
   ReconcilerSource,
   ReconcilerSummary,
@@ -151,6 +152,9 @@ export class ApiClient {
   }
   rollback(ns: string, name: string, revision: number, resourceVersion: string): Promise<SaveResponse> {
     return this.request("POST", path(ns, name, "/rollback"), { revision, resourceVersion });
+  }
+  rbac(ns: string, name: string): Promise<ReconcilerRbac> {
+    return this.request("GET", path(ns, name, "/rbac"));
   }
   async resources(ns: string, name: string): Promise<ResourceRef[]> {
     return (await this.request<{ items: ResourceRef[] }>("GET", path(ns, name, "/resources"))).items;
