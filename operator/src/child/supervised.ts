@@ -18,7 +18,8 @@
  *   this process, even after a SIGKILL.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { setPriority } from "node:os";
 import { reapOnExit } from "./reaper.ts";
 
 /** Why a supervised child ended. */
@@ -41,6 +42,11 @@ export interface SupervisedChildOptions<Message> {
   memory?: { intervalMs: number; maxRssBytes: () => number };
   /** Let this process exit while the child runs (the compiler idles between edits). */
   unref?: boolean;
+  /**
+   * Scheduling niceness for every thread of the child (0 = as this process; higher =
+   * yields the CPU to it). Raising niceness needs no privilege.
+   */
+  nice?: number;
   onMessage(message: Message): void;
   onExit(reason: ExitReason): void;
 }
@@ -56,6 +62,24 @@ export function rssOf(pid: number | undefined): number | undefined {
     return Number.isFinite(pages) ? pages * PAGE_SIZE : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Sets the niceness of every thread of `pid` (Linux: niceness is per thread). Best effort. */
+function renice(pid: number | undefined, nice: number): void {
+  if (pid === undefined) return;
+  let tids: string[] = [String(pid)];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // No /proc: the main thread only.
+  }
+  for (const tid of tids) {
+    try {
+      setPriority(Number(tid), nice);
+    } catch {
+      // The thread ended meanwhile, or the platform refuses.
+    }
   }
 }
 
@@ -80,6 +104,8 @@ export class SupervisedChild<Request extends object, Message extends { t: string
       stdio: ["ignore", "ignore", "inherit", "ipc"],
     });
     const unreap = reapOnExit(this.child.pid);
+    const nice = options.nice ?? 0;
+    if (nice > 0) renice(this.child.pid, nice);
     if (options.unref === true) {
       this.child.unref();
       (this.child as unknown as { channel?: { unref(): void } }).channel?.unref();
@@ -118,6 +144,8 @@ export class SupervisedChild<Request extends object, Message extends { t: string
         this.lastPong = Date.now();
       } else if (message.t === "ready") {
         clearTimeout(startTimer);
+        // Again now: threads started while the child booted have the parent's niceness.
+        if (nice > 0) renice(this.child.pid, nice);
         this.lastPong = Date.now();
         markReady();
       } else {

@@ -9,6 +9,7 @@ import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace } fr
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
+import { HOSTILE } from "./hostile-classes.fixture.ts";
 
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }>; [k: string]: unknown } };
 type Kind = { apiVersion: string; kind: string };
@@ -27,18 +28,6 @@ ${body}
   };
 }
 
-/** The hostile classes of issue 10, each with the reason its own resource must show. */
-export const HOSTILE: ReadonlyArray<{ name: string; body: string; reason: string }> = [
-  { name: "log-loop", body: "for (;;) ctx.log.info('flood', { big: 'x'.repeat(1000) });", reason: "Timeout" },
-  { name: "event-loop", body: "for (let i = 0; ; i++) ctx.event({ type: 'Warning', reason: 'Flood', message: 'unique ' + i });", reason: "Timeout" },
-  { name: "get-loop", body: "for (;;) await ctx.get({ apiVersion: 'v1', kind: 'ConfigMap' }, 'nothing');", reason: "ReconcileError" },
-  { name: "sync-loop", body: "for (;;) {}", reason: "Timeout" },
-  { name: "never-settles", body: "await new Promise<void>(() => {}); return {};", reason: "Timeout" },
-  { name: "heap", body: "const keep: string[][] = []; for (;;) keep.push(new Array(100000).fill('x'));", reason: "MemoryLimit" },
-  // isolated-vm counts ArrayBuffers against the isolate's limit: the allocation throws a RangeError in user code.
-  { name: "typed-arrays", body: "const keep: Uint8Array[] = []; for (;;) keep.push(new Uint8Array(16 * 1024 * 1024).fill(1));", reason: "ReconcileError" },
-  { name: "oversized-result", body: "return { status: { blob: 'x'.repeat(4 * 1024 * 1024 + 1) } };", reason: "InvalidResult" },
-];
 
 describe("noisy neighbours", () => {
   let client: KubeClient;

@@ -18,6 +18,7 @@ export interface ResolvedOptions {
   quarantineStrikes: number;
   quarantineWindowMs: number;
   hostExecArgv: string[];
+  hostNice: number;
   onEvent: (event: SandboxEvent) => void;
 }
 
@@ -75,6 +76,7 @@ export function resolveOptions(options: SandboxOptions): ResolvedOptions {
     quarantineStrikes: Math.max(1, Math.floor(positive("quarantineStrikes", options.quarantineStrikes, DEFAULTS.quarantineStrikes))),
     quarantineWindowMs: positive("quarantineWindowMs", options.quarantineWindowMs, DEFAULTS.quarantineWindowMs),
     hostExecArgv: [...(options.hostExecArgv ?? [])],
+    hostNice: Math.min(19, Math.max(0, Math.round(options.hostNice ?? 10))),
     onEvent: (event) => {
       try {
         onEvent?.(event);

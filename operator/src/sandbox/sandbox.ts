@@ -28,6 +28,7 @@
  *   is let through, and a success ends it. Unloading the revision forgets all of it, so
  *   a new revision or a rollback starts clean.
  */
+import { jsEntry } from "../child/js-entry.ts";
 import { Replies } from "../child/replies.ts";
 import { SupervisedChild, type ExitReason } from "../child/supervised.ts";
 import {
@@ -43,7 +44,7 @@ import type {
 } from "./types.ts";
 import { fileURLToPath } from "node:url";
 
-const HOST_PATH = fileURLToPath(new URL("./host.ts", import.meta.url));
+const HOST_SOURCE = fileURLToPath(new URL("./host.ts", import.meta.url));
 const BACKSTOP_MARGIN_MS = 2000;
 const LOAD_MARGIN_MS = 10_000;
 const HEALTHY_AFTER_MS = 30_000;
@@ -418,11 +419,15 @@ export class Sandbox {
   /** Spawns a host and loads every known revision in it; rejects (and kills it) if either fails. */
   private async startHost(): Promise<void> {
     const host: Host = new SupervisedChild<HostRequest, HostMessage>({
-      modulePath: HOST_PATH,
+      // Stripped to JavaScript once: amaro's type stripping would cost each host ~27 MiB.
+      modulePath: jsEntry(HOST_SOURCE),
       // isolated-vm needs --no-node-snapshot on Node >= 20.
       execArgv: ["--no-node-snapshot", "--disable-warning=ExperimentalWarning", ...this.options.hostExecArgv],
       heartbeat: { intervalMs: Math.min(1000, this.options.heartbeatTimeoutMs / 2), timeoutMs: this.options.heartbeatTimeoutMs },
       memory: { intervalMs: 250, maxRssBytes: () => this.hostMemoryCapBytes() },
+      // User code never competes for the CPU with the operator (and, on a shared node,
+      // the API server) on equal terms; between reconcilers, hosts share it fairly.
+      nice: this.options.hostNice,
       onMessage: (message) => this.onMessage(host, message),
       onExit: (reason) => this.onExit(host, reason),
     });

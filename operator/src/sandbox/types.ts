@@ -38,6 +38,8 @@ export interface SandboxOptions {
   quarantineWindowMs?: number;
   /** Extra Node flags for host processes (V8 heap tuning). */
   hostExecArgv?: string[];
+  /** Niceness of host processes (0-19): they yield the CPU to the operator. Default 10. */
+  hostNice?: number;
   /** Told about supervisor happenings, for logs and metrics. Must not throw (errors are swallowed). */
   onEvent?: (event: SandboxEvent) => void;
 }

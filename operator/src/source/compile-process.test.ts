@@ -21,6 +21,17 @@ describe("CompilerProcess", () => {
     assert.ok(broken.diagnostics.some((d) => d.file === "reconciler.ts" && d.line >= 2));
   });
 
+  it("serves the operator's own revisions before queued editor work", async () => {
+    const files = sampleSource("01-message");
+    const order: string[] = [];
+    const editor = Array.from({ length: 5 }, (_, i) => compiler.compile({ ...files, "note.ts": `export const n = ${i};` }, { lane: "editor" }).then(() => order.push(`editor-${i}`)));
+    // Queued after five editor requests, answered right after the one that is running.
+    const operator = compiler.compile(files).then(() => order.push("operator"));
+    assert.deepEqual(compiler.waiting, { operator: 1, editor: 4 });
+    await Promise.all([...editor, operator]);
+    assert.deepEqual(order, ["editor-0", "operator", "editor-1", "editor-2", "editor-3", "editor-4"]);
+  });
+
   it("turns a type-check over the deadline into a failed result and recovers", async () => {
     const slow = new CompilerProcess({ timeoutMs: 1 });
     try {
