@@ -94,7 +94,7 @@ export async function runTypes(args: TypesArgs, io: { out(t: string): void; err(
   writeFileSync(join(dir, "tsconfig.json"), `${JSON.stringify(tsconfigFor(), null, 2)}\n`);
 
   let modules: KindModule[] = [];
-  const cluster = readerForCurrentContext();
+  const cluster = await readerForCurrentContext();
   if (cluster === undefined) {
     io.err("chakrator types: no kube context: wrote the contract only (children stay untyped)\n");
   } else {

@@ -8,7 +8,6 @@
  * does not serve, `guessPlural` applies the rule most Kubernetes kinds follow, and the
  * kind is taken as namespaced.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient, type ResourceInfo } from "./client.ts";
 
 /**
@@ -36,6 +35,9 @@ export interface Discovered {
  */
 export async function discover(kinds: ReadonlyArray<{ apiVersion: string; kind: string }>): Promise<Discovered> {
   const resources = new Map<string, ResourceInfo>();
+  // Loaded here, not at the top: the operator imports guessPlural from this module, and
+  // the library costs an idle operator ~75 MiB (operator/bench/MEMORY.md).
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   try {
     kc.loadFromDefault();

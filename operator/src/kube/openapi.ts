@@ -15,7 +15,6 @@
  * that cannot be read is reported as absent (`undefined`), so the caller falls back to
  * untyped objects rather than failing a compile.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "./client.ts";
 
 /** One OpenAPI v3 document, as much of it as the typings use. */
@@ -152,7 +151,10 @@ export class OpenApiReader {
  * A reader for the current kube context (KUBECONFIG honoured, as kubectl does), for
  * tools outside the operator (`chakrator types`); undefined without a usable context.
  */
-export function readerForCurrentContext(): { reader: OpenApiReader; server: string; close(): void } | undefined {
+export async function readerForCurrentContext(): Promise<{ reader: OpenApiReader; server: string; close(): void } | undefined> {
+  // Loaded here, not at the top: the operator imports this module, and the library
+  // costs an idle operator ~75 MiB (operator/bench/MEMORY.md).
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   try {
     kc.loadFromDefault();
