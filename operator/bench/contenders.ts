@@ -151,7 +151,9 @@ export interface ChakratorProcess {
  * it (NODE_OPTIONS from the Containerfile, inherited by the sandbox host and compiler).
  */
 export function startChakrator(o: { kubeconfig: string; namespace: string; port: number; workers: number; env?: Record<string, string> }): ChakratorProcess {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "..", "src", "main.ts")], {
+  // CHAKRATOR_BENCH_MAIN: another checkout's main.ts, to compare before and after a change.
+  const main = process.env.CHAKRATOR_BENCH_MAIN ?? join(import.meta.dirname, "..", "src", "main.ts");
+  const child = spawn(process.execPath, [main], {
     env: {
       ...process.env,
       NODE_OPTIONS: imageNodeOptions(),

@@ -6,6 +6,9 @@
  * modules it has loaded, by package (files and source bytes; ESM and CommonJS, seen
  * through module.registerHooks). Nothing else; it never runs in the product.
  * memory.bench.ts reads the files.
+ *
+ * Plain JavaScript on purpose: a .ts probe would itself load Node's type stripper
+ * (~17 MiB of RSS) into processes that may not otherwise need it.
  */
 import { renameSync, writeFileSync } from "node:fs";
 import { registerHooks } from "node:module";
@@ -14,11 +17,11 @@ import v8 from "node:v8";
 
 const dir = process.env.CHAKRATOR_PROBE_DIR;
 /** Package (or "chakrator" for our own files, "node:" for built-ins) -> files, source bytes. */
-const loaded = new Map<string, { files: number; bytes: number }>();
-function packageOf(url: string): string {
+const loaded = new Map();
+function packageOf(url) {
   if (url.startsWith("node:")) return "node:";
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  return m ? m[1]! : "chakrator";
+  return m ? m[1] : "chakrator";
 }
 
 if (dir) {

@@ -15,7 +15,7 @@
  * log, so a reader sees that every contender did the same work.
  *
  * With CHAKRATOR_PROBE=1 each Chakrator process also reports its V8 heap by space and
- * process.memoryUsage() when idle (memory-probe.ts, preloaded with --import; it adds
+ * process.memoryUsage() when idle (memory-probe.mjs, preloaded with --import; it adds
  * about 1 MiB per process). Usage:
  *   node operator/bench/memory.bench.ts [N=10000] [repetitions=1]
  * (N=0: only the idle figures, e.g. to compare Node flags through CHAKRATOR_NODE_OPTIONS;
@@ -93,7 +93,7 @@ try {
   const launch = async (who: Contender, ns: string) => {
     if (who === "chakrator") {
       await installReconciler(client, ns);
-      const env: Record<string, string> = PROBE ? { NODE_OPTIONS: `${imageNodeOptions()} --import=${join(import.meta.dirname, "memory-probe.ts")}`.trim(), CHAKRATOR_PROBE_DIR: join(workDir, "probe") } : {};
+      const env: Record<string, string> = PROBE ? { NODE_OPTIONS: `${imageNodeOptions()} --import=${join(import.meta.dirname, "memory-probe.mjs")}`.trim(), CHAKRATOR_PROBE_DIR: join(workDir, "probe") } : {};
       if (PROBE) mkdirSync(join(workDir, "probe"), { recursive: true });
       const p = startChakrator({ kubeconfig: cp.info.kubeconfig, namespace: ns, port: await freePort(), workers: WORKERS, env });
       await p.active();
