@@ -74,8 +74,10 @@ export class FakeServer {
   rollbacks: Array<{ key: string; body: RollbackRequest }> = [];
   dryRuns: DryRunRequest[] = [];
   validations = 0;
-  /** Answer this many validations (and dry runs) 429 with `Retry-After: busyRetryAfter` first. */
-  busy = 0;
+  /** Answer this many validations of a source holding `BUSY` 429 with `Retry-After: busyRetryAfter` first. */
+  busyValidations = 0;
+  /** Answer this many dry runs 429 with `Retry-After: busyRetryAfter` first. */
+  busyDryRuns = 0;
   busyRetryAfter = 1;
   /** The `reconciler` field of each validation. */
   validatedFor: Array<{ namespace: string; name: string } | undefined> = [];
@@ -104,7 +106,8 @@ export class FakeServer {
     this.rollbacks = [];
     this.dryRuns = [];
     this.validations = 0;
-    this.busy = 0;
+    this.busyValidations = 0;
+    this.busyDryRuns = 0;
     this.busyRetryAfter = 1;
     this.validatedFor = [];
     this.upgrades = 0;
@@ -246,8 +249,8 @@ export class FakeServer {
     if (p === "/api/validate") {
       this.validations++;
       this.validatedFor.push((body as { reconciler?: { namespace: string; name: string } }).reconciler);
-      if (this.busy > 0) {
-        this.busy--;
+      if (this.busyValidations > 0 && Object.values((body as { files: Record<string, string> }).files).some((t) => t.includes("BUSY"))) {
+        this.busyValidations--;
         res.setHeader("retry-after", String(this.busyRetryAfter));
         return send(res, 429, { error: { status: 429, reason: "TooManyRequests", message: "validation is busy" } });
       }
@@ -257,8 +260,8 @@ export class FakeServer {
     if (p === "/api/dry-run") {
       const dr = body as DryRunRequest;
       this.dryRuns.push(dr);
-      if (this.busy > 0) {
-        this.busy--;
+      if (this.busyDryRuns > 0) {
+        this.busyDryRuns--;
         res.setHeader("retry-after", String(this.busyRetryAfter));
         return send(res, 429, { error: { status: 429, reason: "TooManyRequests", message: "dry runs are busy" } });
       }
