@@ -114,7 +114,7 @@ export class ReconcilerLanguageService {
     const lsHost: ts.LanguageServiceHost = {
       getCompilationSettings: () => this.#options,
       getScriptFileNames: () => [...this.#keys.map((k) => SRC_DIR + k), KINDS_IN_USE_PATH],
-      getScriptVersion: (f) => String(this.#version(f)),
+      getScriptVersion: (f) => this.#version(f),
       getScriptSnapshot: (f) => {
         const text = this.#host.readText(f);
         return text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
@@ -133,7 +133,14 @@ export class ReconcilerLanguageService {
   }
 
   /** A file's version: bumped when its text changes. */
-  #version(fileName: string): number {
+  #version(fileName: string): string {
+    // The lib and the contract never change; a kind module changes with its schema.
+    if (fileName === TYPINGS_PATH || !fileName.startsWith("/src/") && !fileName.startsWith("/chakrator/")) return "static";
+    if (fileName.startsWith(KINDS_DIR)) return `kinds:${this.#host.kindModules.get(fileName.slice(KINDS_DIR.length, -".d.ts".length))?.version ?? "none"}`;
+    return String(this.#userVersion(fileName));
+  }
+
+  #userVersion(fileName: string): number {
     const text = this.#host.readText(fileName) ?? "";
     const v = this.#versions.get(fileName);
     if (v !== undefined && v.text === text) return v.version;
