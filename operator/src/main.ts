@@ -42,19 +42,11 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadCredentials, type KubeCredentials } from "./kube/credentials.ts";
 import { runOperator } from "./run.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
 
 const env = process.env;
-// The sandbox hosts and the compiler start from our .ts sources too. With a compile
-// cache they reuse the type-stripped and compiled form instead of each loading Node's
-// type stripper (~20 MiB of RSS per process, operator/bench/MEMORY.md). Set
-// NODE_COMPILE_CACHE before starting to cover this process as well (and to choose the
-// folder); NODE_DISABLE_COMPILE_CACHE=1 turns it off.
-env.NODE_COMPILE_CACHE ||= join(tmpdir(), "chakrator-compile-cache");
 const log = new LogBus({ stdoutLevel: parseLogLevel(env.CHAKRATOR_LOG_LEVEL) ?? "info" });
 
 function int(name: string, fallback: number): number {
