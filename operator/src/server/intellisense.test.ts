@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { sampleSource } from "../../testenv/index.ts";
+import { eventually, sampleSource } from "../../testenv/index.ts";
+import type { KubeObject } from "../kube/client.ts";
 import { call, startFixture, type Fixture } from "./test-fixture.ts";
 
 const seed = sampleSource("01-message")["reconciler.ts"]!;
@@ -94,6 +95,34 @@ export default {
     const inPod = text.replace("contaners: []", "");
     const c = await ask("completions", inPod, inPod.indexOf("spec: {  }") + 7);
     assert.ok((c.body.answer.items as Array<{ label: string }>).some((i) => i.label === "containers"), JSON.stringify(c.body.answer.items.slice(0, 5)));
+  });
+
+  it("goes to a definition in another module of the ConfigMap, which is editable", async () => {
+    const files = { "reconciler.ts": `import { greet } from "./lib.ts";\n${seed.replace('ctx.log.info("reconciling"', "ctx.log.info(greet()")}`, "lib.ts": "export function greet(): string {\n  return \"hi\";\n}\n" };
+    const pos = files["reconciler.ts"].indexOf("greet()") + 1;
+    const r = await call(f.url, "POST", "/api/intellisense/definition", { token: f.info.adminToken, body: { reconciler: ref(), files, file: "reconciler.ts", pos } });
+    assert.deepEqual(r.body.answer.map((d: { file: string; readOnly: boolean; line: number; column: number }) => [d.file, d.readOnly, d.line, d.column]), [["lib.ts", false, 1, 17]]);
+  });
+
+  it("the operator's rejection of a misspelt Deployment field (kubectl path) names its line and column", async () => {
+    const text = `import type { Reconciler } from "chakrator";
+export default {
+  for: { apiVersion: "example.com/v1", kind: "MyResource" },
+  owns: [{ apiVersion: "apps/v1", kind: "Deployment" }],
+  reconcile(res) {
+    return { children: [{ apiVersion: "apps/v1", kind: "Deployment", metadata: { name: res.metadata.name },
+      spec: { selector: {}, template: { spec: { containers: [{ name: "web", image: "nginx", imagePullPolicy: "Sometimes" }] } } } }] };
+  },
+} satisfies Reconciler;
+`;
+    const cm = await f.admin.get<KubeObject & { data?: Record<string, string> }>("v1", "ConfigMap", "reconciler", f.ns);
+    await f.admin.replace({ ...cm!, data: { "reconciler.ts": text } });
+    const col = text.split("\n")[6]!.indexOf("imagePullPolicy") + 1;
+    const event = await eventually(async () => {
+      const list = await f.admin.request<{ items: Array<{ reason?: string; message?: string; involvedObject?: { name?: string } }> }>("GET", `/api/v1/namespaces/${f.ns}/events`);
+      return list.items.find((e) => e.reason === "RevisionRejected" && e.involvedObject?.name === "reconciler" && e.message?.includes("Sometimes"));
+    }, 30_000, "the RevisionRejected Event");
+    assert.match(event.message!, new RegExp(`reconciler\\.ts:7:${col} error TS2322: Type '"Sometimes"' is not assignable to type '"Always" \\| "IfNotPresent" \\| "Never"`));
   });
 
   it("is for people who may edit reconcilers, and refuses bad requests", async () => {
