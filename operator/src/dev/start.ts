@@ -155,8 +155,9 @@ try {
 say(`running against ${where}; reconciler ConfigMaps from ${reconcilerNamespace === undefined ? "every namespace" : `namespace "${reconcilerNamespace}"`}`);
 say(`running. Editor: ${running.url} (${auth === "off" ? "loopback only, no sign-in" : "sign in with a Kubernetes bearer token, e.g. kubectl create token <serviceaccount>"})`);
 if (controlPlane) say(`in another terminal: export KUBECONFIG=${controlPlane.info.kubeconfig}`);
-say("watch it work:   kubectl get myresources -w");
-say("edit the code:   the editor above, or kubectl edit configmap message-reconciler");
+const inNs = namespace === "default" ? "" : ` -n ${namespace}`;
+say(`watch it work:   kubectl get myresources -w${inNs}`);
+say(`edit the code:   the editor above, or kubectl edit configmap message-reconciler${inNs}`);
 say("Ctrl-C stops the operator" + (controlPlane ? " and the local control plane" : ""));
 
 let stopping = false;
