@@ -182,6 +182,46 @@ export default {
     assert.equal(await editorText(page), cm?.data?.["reconciler.ts"]);
   });
 
+  it("formats on save when asked to: the ConfigMap gets TypeScript's formatting", async () => {
+    const messy = seed["reconciler.ts"]!.replace("status: { message: res.spec.message.toUpperCase() },", "status: {message:res.spec.message.toUpperCase()},");
+    await page.getByTestId("format-on-save").check();
+    await setEditorText(messy);
+    await page.keyboard.press("Control+s");
+    await page.locator("[data-testid=save-state][data-state=saved]").waitFor({ timeout: SLOW });
+    const cm = await client.get<ConfigMap>("v1", "ConfigMap", NAME, ns);
+    assert.equal(cm?.data?.["reconciler.ts"], formatWithTypeScript(messy));
+    await page.getByTestId("format-on-save").uncheck();
+  });
+
+  it("F12 on a contract type peeks at its definition, read-only", async () => {
+    await setEditorText(seed["reconciler.ts"]!);
+    await cursorAfter("Reconciler<", 3);
+    await page.keyboard.press("F12");
+    const peek = page.getByTestId("definition-peek");
+    await peek.waitFor({ timeout: SLOW });
+    assert.match(await peek.innerText(), /^chakrator:\d+ \(read-only\)/);
+    assert.match(await peek.innerText(), /export interface Reconciler</);
+    await page.keyboard.press("ArrowRight"); // moving the cursor closes it
+    await peek.waitFor({ state: "detached", timeout: SLOW });
+  });
+
+  it("falls back to the static contract list when the language service cannot answer", async () => {
+    await page.route("**/api/intellisense/**", (route) => route.abort());
+    try {
+      await setEditorText(seed["reconciler.ts"]!.replace('ctx.log.info("reconciling"', 'ctx.now(); ctx.log.info("reconciling"'));
+      await cursorAfter("ctx.now", 4);
+      await page.keyboard.press("Control+Space");
+      const options = page.locator(".cm-tooltip-autocomplete li");
+      await options.first().waitFor({ timeout: SLOW });
+      const rows = await options.allInnerTexts();
+      // The static list's own details (completions.ts), not the service's types.
+      assert.ok(rows.some((r) => r.startsWith("get") && r.includes("(kind, name, namespace?) => Promise<T | undefined>")), rows.join(" | "));
+      await page.keyboard.press("Escape");
+    } finally {
+      await page.unroute("**/api/intellisense/**");
+    }
+  });
+
   it("measures the completion round trip from the browser (printed)", async () => {
     const text = seed["reconciler.ts"]!.replace("res.spec.message.toUpperCase()", "res.spec.");
     const pos = text.indexOf("res.spec.") + "res.spec.".length;

@@ -24,6 +24,16 @@ import "./chk-revisions.ts";
 import "./chk-sign-in.ts";
 import "./chk-status-badge.ts";
 
+const FORMAT_ON_SAVE_KEY = "chakrator.formatOnSave";
+
+function readFormatOnSave(): boolean {
+  try {
+    return localStorage.getItem(FORMAT_ON_SAVE_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
 /** The save shortcut as this platform spells it. */
 const SAVE_KEY = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘S" : "Ctrl+S";
 
@@ -55,6 +65,7 @@ export class ChkApp extends LitElement {
     hideRejection: { state: true },
     editorError: { state: true },
     validationBusy: { state: true },
+    formatOnSave: { state: true },
   };
   declare session: Session | undefined;
   declare items: ReconcilerSummary[];
@@ -68,6 +79,8 @@ export class ChkApp extends LitElement {
   declare editorError: string;
   /** "validation is busy, retrying in N s" while the server answers 429; "" otherwise. */
   declare validationBusy: string;
+  /** Format with TypeScript's formatter before each save (remembered in localStorage). */
+  declare formatOnSave: boolean;
 
   readonly api = new ApiClient();
   readonly source = new SourceSession(this, this.api);
@@ -88,6 +101,7 @@ export class ChkApp extends LitElement {
     this.selected = "";
     this.side = "revisions";
     this.theirs = undefined;
+    this.formatOnSave = readFormatOnSave();
     this.comparing = false;
     this.fatal = "";
     this.revisionsRefresh = 0;
@@ -235,8 +249,18 @@ export class ChkApp extends LitElement {
     if (this.source.dirty) e.preventDefault();
   };
 
+  private setFormatOnSave(on: boolean): void {
+    this.formatOnSave = on;
+    try {
+      localStorage.setItem(FORMAT_ON_SAVE_KEY, on ? "1" : "0");
+    } catch {
+      // Storage refused (private mode): the choice lasts for this page only.
+    }
+  }
+
   private async save(force: boolean): Promise<void> {
     if (!this.canUpdate) return;
+    if (this.formatOnSave) await this.editor?.format();
     this.editor?.trimAll(); // trailing spaces would make kubectl edit show one quoted line
     await this.source.save(force);
     if (this.source.conflict) this.theirs = this.source.conflict.files;
@@ -322,6 +346,8 @@ export class ChkApp extends LitElement {
           ${state === "error" && s.loadError ? `Could not load: ${s.loadError}` : SAVE_LABEL[state]}${state === "saved" && s.resourceVersion ? html` <span class="rv">rv ${s.resourceVersion}</span>` : nothing}</span>
         <button data-testid="format" ?disabled=${!this.canUpdate || !s.source} title="Format document with TypeScript's formatter (Shift-Alt-F)"
           @click=${() => void this.editor?.format()}>Format</button>
+        <label class="format-on-save" title="Format with TypeScript's formatter before each save"><input type="checkbox" data-testid="format-on-save"
+          .checked=${this.formatOnSave} @change=${(e: Event) => this.setFormatOnSave((e.target as HTMLInputElement).checked)}> on save</label>
         <button class="primary" data-testid="save" ?disabled=${!this.canUpdate || !s.source || state === "saving" || state === "conflict"}
           title=${this.canUpdate ? "Save (Ctrl/Cmd-S)" : "You may not update this ConfigMap"} @click=${() => void this.save(false)}>Save <kbd>${SAVE_KEY}</kbd></button>
         ${this.session?.auth === "token"
