@@ -57,7 +57,16 @@ try {
     else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, labels: { "chakrator.dev/reconciler": "true" } }, data });
   };
   const active = (key: string) => op!.sources.state(key)?.active?.number ?? 0;
-  const waitActive = async (key: string, n: number) => { while (active(key) < n) await sleep(5); };
+  const waitActive = async (key: string, n: number) => {
+    const deadline = performance.now() + 60_000;
+    while (active(key) < n) {
+      if (performance.now() > deadline) {
+        const state = op!.sources.state(key);
+        throw new Error(`${key} did not reach revision ${n}: ${JSON.stringify(state?.lastRejection?.diagnostics ?? state ?? "no state")}`);
+      }
+      await sleep(5);
+    }
+  };
   const seen = async (name: string) => (await client.get<Obj>(calm.apiVersion, calm.kind, name, ns))?.status?.seen;
 
   const t0 = performance.now();

@@ -9,11 +9,20 @@
 export function guardChild<Request>(handle: (message: Request) => void): void {
   process.on("message", (message: { t?: unknown; n?: unknown }) => {
     if (message !== null && typeof message === "object" && message.t === "ping") {
-      if (process.connected) process.send?.({ t: "pong", n: message.n }, undefined, {}, (error) => void error);
+      sendToParent({ t: "pong", n: message.n });
       return;
     }
     handle(message as Request);
   });
   process.on("disconnect", () => process.exit(0));
-  process.send?.({ t: "ready", pid: process.pid });
+  sendToParent({ t: "ready", pid: process.pid });
+}
+
+/**
+ * Sends `message` to the parent if the channel is open. A send that fails because the
+ * parent just went away (EPIPE) is dropped: the disconnect handler exits anyway, and
+ * without the callback Node would raise it as an uncaught error.
+ */
+export function sendToParent(message: unknown): void {
+  if (process.connected) process.send?.(message, undefined, {}, (error) => void error);
 }

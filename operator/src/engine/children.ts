@@ -6,7 +6,8 @@
  * owner reference and the owner label. `needsApply` tells whether a live child
  * already holds every desired field (then the server-side apply would be a no-op
  * and is skipped: a converged cluster costs no writes). `childrenToPrune` picks the
- * children made before that are no longer desired.
+ * children made before that are no longer desired. `adoptionConflict` says why an
+ * object that already exists may not be taken over (no adoption of foreign objects).
  *
  * These functions are pure; controller.ts does the I/O.
  */
@@ -17,6 +18,38 @@ export const ownerLabel = "chakrator.dev/owner-uid";
 
 /** The field manager of every write the engine makes. */
 export const fieldManager = "chakrator";
+
+/**
+ * The annotation by which an existing object opts in to being adopted: its value names
+ * the parent as `<Kind>/<name>` (e.g. `Website/shop`). Without it, an object that
+ * exists and is not controlled by the parent is never taken over.
+ */
+export const adoptAnnotation = "chakrator.dev/adopt";
+
+/**
+ * A desired child already exists and belongs to someone else (like controller-runtime's
+ * `AlreadyOwnedError`, or Helm's ownership check): the live object is left untouched.
+ */
+export class ChildConflictError extends Error {
+  override name = "ChildConflictError";
+}
+
+/**
+ * Why `parent` may not write `live`, the object that already holds a desired child's
+ * name, or undefined when it may: `live` is controlled by `parent`, or it has no
+ * controller and opts in with `adoptAnnotation` naming `parent`.
+ */
+export function adoptionConflict(parent: KubeObject, live: KubeObject): string | undefined {
+  const what = `${live.kind} ${live.metadata.name}`;
+  const controller = live.metadata.ownerReferences?.find((r) => r.controller === true);
+  if (controller !== undefined) {
+    if (controller.uid === parent.metadata.uid) return undefined;
+    return `${what} already exists and is controlled by ${controller.kind} ${controller.name} (uid ${controller.uid}); it is left as it is. Rename the child, or remove it from the other owner first`;
+  }
+  const optIn = live.metadata.annotations?.[adoptAnnotation];
+  if (optIn === `${parent.kind}/${parent.metadata.name}`) return undefined;
+  return `${what} already exists and is not controlled by ${parent.kind} ${parent.metadata.name}; it is left as it is. To let Chakrator adopt it, annotate it ${adoptAnnotation}=${parent.kind}/${parent.metadata.name}`;
+}
 
 /** A desired child is invalid; the message names the child and what is wrong. */
 export class InvalidChildError extends Error {

@@ -20,7 +20,9 @@ import {
   UserCodeError, userMessage, type HostBridge, type RevisionRunner,
 } from "../sandbox/index.ts";
 import type { FinalizeResult, KindRef, ReconcileResult, Resource } from "../../types/chakrator.d.ts";
-import { childrenToPrune, fieldManager, InvalidChildError, kindKey, needsApply, ownerLabel, prepareChildren } from "./children.ts";
+import {
+  adoptionConflict, ChildConflictError, childrenToPrune, fieldManager, InvalidChildError, kindKey, needsApply, ownerLabel, prepareChildren,
+} from "./children.ts";
 import { WorkQueue } from "./queue.ts";
 import { statusPatch, type ReadyCondition } from "./status.ts";
 
@@ -307,7 +309,7 @@ export class Controller {
 
     try {
       const desired = prepareChildren(current, result.children, rev.owns);
-      const applied = await this.#applyChildren(desired);
+      const applied = await this.#applyChildren(current, desired);
       const pruned = await this.#pruneChildren(current, desired, rev);
       await this.#writeStatus(current, result.status ?? {}, {
         status: "True",
@@ -324,8 +326,20 @@ export class Controller {
     return after !== undefined && after > 0 ? { type: "done", requeueAfterMs: after * 1000 } : { type: "done" };
   }
 
-  async #applyChildren(desired: KubeObject[]): Promise<number> {
+  async #applyChildren(parent: KubeObject, desired: KubeObject[]): Promise<number> {
     const todo = desired.filter((d) => needsApply(d, this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name)));
+    // Before the first write of a child, look at what is live: the cache only holds
+    // objects labelled as children, so it cannot see a foreign object with the same name.
+    await Promise.all(todo.map(async (d) => {
+      const info = await this.#deps.client.resource(d.apiVersion, d.kind);
+      if (!info.namespaced && parent.metadata.namespace !== undefined) {
+        throw new InvalidChildError(`${d.kind} ${d.metadata.name}: ${d.kind} is cluster-scoped, and a namespaced ${parent.kind} cannot own it`);
+      }
+      const cached = this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name);
+      const live = cached ?? await this.#deps.client.get(d.apiVersion, d.kind, d.metadata.name, d.metadata.namespace);
+      const conflict = live === undefined ? undefined : adoptionConflict(parent, live);
+      if (conflict !== undefined) throw new ChildConflictError(conflict);
+    }));
     await Promise.all(todo.map(async (d) => {
       try {
         this.#wrote(await this.#deps.client.apply(d, { fieldManager, force: true }));
@@ -453,6 +467,7 @@ function reasonFor(err: unknown, fallback: string): string {
   if (err instanceof InvalidResultError) return "InvalidResult";
   if (err instanceof SandboxCrashedError || err instanceof CallAbortedError) return "SandboxRestarted";
   if (err instanceof InvalidChildError) return "InvalidChild";
+  if (err instanceof ChildConflictError) return "ChildConflict";
   if (err instanceof ApplyError) return "ApplyFailed";
   if (err instanceof KubeApiError) return "APIError";
   return fallback;
