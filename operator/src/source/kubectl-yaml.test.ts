@@ -3,7 +3,7 @@
  * and printed with `kubectl get -o yaml`; the hazard check must say "quoted" exactly
  * when kubectl prints the value as a quoted string rather than a `|` block. And the
  * operator's Normal Event for such a source, through the source manager on the real
- * API server.
+ * API server, and rollback writing an old revision back without trailing spaces.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -11,6 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { eventually, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { kubectlYamlAdvice, kubectlYamlHazard, stripTrailingWhitespace } from "./compile-input.ts";
+import { rollback } from "./revisions.ts";
 
 const CASES: Record<string, string> = {
   plain: "const a = 1;\nconst b = 2;\n",
@@ -84,6 +85,16 @@ describe("kubectl's YAML of reconciler sources", () => {
       }, 15_000, "the SourceNotBlockYAML Event");
       assert.equal(event.type, "Normal");
       assert.match(event.message ?? "", /reconciler\.ts line 1 has a line ending in spaces.*kubectl edit/);
+
+      // Rollback to that revision writes its source back without the trailing spaces.
+      const cm = await client.get<KubeObject & { data?: Record<string, string> }>("v1", "ConfigMap", "spacey", ns);
+      await client.replace({ ...cm!, data: { ...cm!.data, "reconciler.ts": seed["reconciler.ts"]! } });
+      await eventually(() => run.operator.sources.state(`${ns}/spacey`)?.active?.number === 2, 30_000, "revision 2");
+      const rolled = await rollback(client, ns, "spacey", 1);
+      assert.equal(rolled.data?.["reconciler.ts"], stripTrailingWhitespace(data["reconciler.ts"]!));
+      assert.notEqual(rolled.data?.["reconciler.ts"], data["reconciler.ts"]);
+      const yaml = spawnSync("kubectl", ["--kubeconfig", info.kubeconfig, "-n", ns, "get", "configmap", "spacey", "-o", "yaml"], { encoding: "utf8" });
+      assert.match(yaml.stdout, /^ {2}reconciler\.ts: \|-?$/m);
     } finally {
       await run.shutdown();
     }
