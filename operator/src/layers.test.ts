@@ -8,7 +8,7 @@ import { join, relative, dirname } from "node:path";
 import { it } from "node:test";
 
 const src = import.meta.dirname;
-const rank: Record<string, number> = { kube: 0, telemetry: 0, child: 0, sandbox: 1, source: 2, engine: 3, server: 4, admission: 4, ".": 5, dev: 6 };
+const rank: Record<string, number> = { kube: 0, telemetry: 0, child: 0, sandbox: 1, source: 2, engine: 3, server: 4, admission: 3.5, ".": 5, dev: 6 };
 const layerOf = (file: string) => {
   const first = relative(src, file).split("/")[0]!;
   return first.endsWith(".ts") ? "." : first;

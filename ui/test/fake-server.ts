@@ -87,6 +87,8 @@ export class FakeServer {
   upgradeStatus: number | undefined;
   /** Overrides the `live` part of dry-run answers for a target. */
   dryRunLive: DryRunResponse["live"] | undefined;
+  /** The `admission` part of dry-run answers (what validate and mutate said). */
+  dryRunAdmission: DryRunResponse["admission"] | undefined;
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private sockets = new Set<WebSocket>();
@@ -113,6 +115,7 @@ export class FakeServer {
     this.upgrades = 0;
     this.upgradeStatus = undefined;
     this.dryRunLive = undefined;
+    this.dryRunAdmission = undefined;
     this.reconcilers.clear();
     const files = { "reconciler.ts": SEED, "lib.ts": LIB };
     this.reconcilers.set("default/message", {
@@ -271,6 +274,7 @@ export class FakeServer {
         children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-message` }, data: { message: "HELLO" } }],
         status: { message: "HELLO" },
       };
+      if (this.dryRunAdmission) out.admission = this.dryRunAdmission;
       if (dr.target && this.dryRunLive) out.live = this.dryRunLive;
       else if (dr.target) out.live = { children: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-message` }, data: { message: "hello" } }], status: { message: "hello" } };
       return send(res, 200, out);

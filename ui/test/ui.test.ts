@@ -210,6 +210,25 @@ describe("editor UI (fake server)", () => {
     assert.match(fake.dryRuns[0]?.files["reconciler.ts"] ?? "", /reconciling/);
   });
 
+  it("dry run shows what validate and mutate say: the verdict, the message, and mutate as a diff", async () => {
+    const object = { apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: "demo" }, spec: { message: "hi" } };
+    fake.dryRunAdmission = {
+      operation: "UPDATE", allowed: false, object,
+      mutate: { object: { ...object, spec: { message: "hi", replicas: 1 } }, patch: [{ op: "add", path: "/spec/replicas", value: 1 }] },
+      validate: { allowed: false, message: "spec.message must be longer" },
+    };
+    await openEditor(page, fake.url);
+    await page.getByTestId("tab-dry-run").click();
+    await page.locator("[data-testid=dry-run-target] option", { hasText: "default/demo" }).waitFor({ state: "attached" });
+    await page.getByTestId("dry-run-run").click();
+    await page.getByTestId("dry-run-admission").waitFor();
+    assert.equal(await page.getByTestId("dry-run-admission-verdict").innerText(), "refused");
+    assert.equal(await page.getByTestId("dry-run-admission-message").innerText(), "spec.message must be longer");
+    const diff = page.getByTestId("dry-run-admission-diff");
+    await diff.getByTestId("diff-add").filter({ hasText: '"replicas": 1' }).waitFor();
+    assert.equal(await diff.getByTestId("diff-del").filter({ hasText: "replicas" }).count(), 0);
+  });
+
   it("dry run: a live child that only differs in key order, server-set metadata and engine status shows as identical", async () => {
     fake.dryRunLive = {
       children: [{

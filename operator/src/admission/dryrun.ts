@@ -8,7 +8,7 @@
 import type { KubeObject } from "../kube/client.ts";
 import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../sandbox/index.ts";
 import type { Diagnostic } from "../source/compile-diagnostics.ts";
-import type { Compiler } from "../source/compile-process.ts";
+import type { CompileOptions, Compiler } from "../source/compile-process.ts";
 import type { Resource, ValidateResult } from "../../types/chakrator.d.ts";
 import { jsonPatch, protectedChange, type PatchOperation } from "./patch.ts";
 
@@ -23,6 +23,9 @@ export interface AdmissionDryRunInput {
   oldObject?: unknown;
   /** The user the request claims to come from. Default "chakrator-test". */
   username?: string;
+  /** The sandbox host that runs it; default the editor's (never a production reconciler's). */
+  host?: string;
+  compileOptions?: CompileOptions;
 }
 
 export interface AdmissionDryRunResult {
@@ -40,10 +43,13 @@ export interface AdmissionDryRunResult {
 
 let runs = 0;
 
+/** The `error` of a source without admission exports. */
+export const NO_ADMISSION = "the source exports neither validate nor mutate";
+
 /** Runs `mutate` then `validate` of `files` on the object; see the module comment. */
 export async function admissionDryRun(input: AdmissionDryRunInput): Promise<AdmissionDryRunResult> {
   const logs: AdmissionDryRunResult["logs"] = [];
-  const compiled = await input.compiler.compile(input.files);
+  const compiled = await input.compiler.compile(input.files, input.compileOptions);
   const base = { diagnostics: compiled.diagnostics, logs };
   if (!compiled.ok) return { ...base, ok: false, allowed: false, error: "the source does not compile" };
   const object = input.object as KubeObject;
@@ -58,11 +64,12 @@ export async function admissionDryRun(input: AdmissionDryRunInput): Promise<Admi
     event: (e) => logs.push({ level: "info", message: `event ${e.type ?? "Normal"} ${e.reason}: ${e.message}` }),
   };
   try {
-    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry });
+    const source = { id, modules: compiled.modules, entry: compiled.entry, ...(input.host !== undefined ? { host: input.host } : {}) };
+    const loaded = await input.sandbox.load(source);
     if (loaded.for.apiVersion !== object.apiVersion || loaded.for.kind !== object.kind) {
       return { ...base, ok: false, allowed: false, error: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${object.apiVersion}/${object.kind}` };
     }
-    if (!loaded.hasValidate && !loaded.hasMutate) return { ...base, ok: false, allowed: true, error: "the source exports neither validate nor mutate" };
+    if (!loaded.hasValidate && !loaded.hasMutate) return { ...base, ok: false, allowed: true, error: NO_ADMISSION };
     const request = {
       uid: "00000000-0000-0000-0000-000000000000",
       operation: input.operation,

@@ -176,6 +176,19 @@ export interface DryRunResponse {
   durationMs: number;
   /** For a live target: what exists now, to diff against. */
   live?: { children: unknown[]; status?: unknown };
+  /**
+   * When the source exports `validate` or `mutate`: what they say about the object, as
+   * the API server would ask (a live target: UPDATE of itself; a pasted one: CREATE).
+   */
+  admission?: {
+    operation: "CREATE" | "UPDATE";
+    allowed: boolean;
+    /** The object before mutate. */
+    object: unknown;
+    mutate?: { object: unknown; patch: unknown[] } | { error: string };
+    validate?: { allowed: boolean; message?: string; warnings?: string[] } | { error: string };
+    error?: string;
+  };
 }
 
 export interface LogRecord {

@@ -29,6 +29,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import { parse as parseYaml } from "yaml";
+import { admissionDryRun, NO_ADMISSION } from "../admission/dryrun.ts";
 import { dryRun } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
@@ -151,7 +152,10 @@ export function runRoutes(deps: RunRouteDeps): Router {
       const resource = parsePasted(yaml);
       const ns = (resource as KubeObject | null)?.metadata?.namespace ?? "default";
       const result = await inLane(ctx, lane, personOf(p), undefined, () => dryRun({ ...common, resource, read: bridgeReads(reader, typeof ns === "string" ? ns : "default") }));
-      ctx.body = toResponse(result);
+      const res = toResponse(result);
+      const admission = await admissionOf(common, files, "CREATE", resource);
+      if (admission) res.admission = admission;
+      ctx.body = res;
       return;
     }
 
@@ -185,10 +189,23 @@ export function runRoutes(deps: RunRouteDeps): Router {
       }
     }
     res.live = live["status"] === undefined ? { children } : { children, status: live["status"] };
+    const admission = await admissionOf(common, files, "UPDATE", live);
+    if (admission) res.admission = admission;
     ctx.body = res;
   });
 
   return router;
+}
+
+/** What the source's validate/mutate say about `object`; undefined when it has neither (or does not compile: the dry run says why). */
+async function admissionOf(common: { compiler: Operator["compiler"]; sandbox: Operator["sandbox"]; host: string; compileOptions: typeof EDITOR }, files: Record<string, string>, operation: "CREATE" | "UPDATE", object: unknown): Promise<DryRunResponse["admission"]> {
+  const r = await admissionDryRun({ ...common, files, operation, object, ...(operation === "UPDATE" ? { oldObject: object } : {}) });
+  if (r.error === NO_ADMISSION || r.diagnostics.some((d) => d.severity === "error")) return undefined;
+  const out: NonNullable<DryRunResponse["admission"]> = { operation, allowed: r.allowed, object };
+  if (r.mutate) out.mutate = r.mutate;
+  if (r.validate) out.validate = r.validate;
+  if (r.error !== undefined) out.error = r.error;
+  return out;
 }
 
 function toResponse(r: Awaited<ReturnType<typeof dryRun>>): DryRunResponse {

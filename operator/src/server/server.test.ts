@@ -180,6 +180,29 @@ describe("editor server (auth token)", () => {
     assert.equal(missing.status, 404);
   });
 
+  it("dry-run says what validate and mutate make of the object: CREATE for a pasted one, UPDATE for a live one", async () => {
+    const seed = sampleSource("01-message")["reconciler.ts"]!;
+    const files = { "reconciler.ts": seed.replace("reconcile(", `mutate(res: MyResource) { return { ...res, spec: { ...res.spec, message: res.spec.message.trim() } }; },
+  validate(res: MyResource, _ctx, request) { return res.spec.message.length <= 20 ? { allowed: true, warnings: [request.operation] } : { allowed: false, message: "spec.message is over 20 characters" }; },
+  reconcile(`) };
+    const yaml = (message: string) => `apiVersion: example.com/v1\nkind: MyResource\nmetadata: {name: pasted}\nspec: {message: "${message}"}\n`;
+    const ok = await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), yaml: yaml("  hi  ") } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    const admission = (ok.body as DryRunResponse).admission!;
+    assert.equal(admission.operation, "CREATE");
+    assert.equal(admission.allowed, true);
+    assert.deepEqual(admission.mutate, { object: { apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: "pasted" }, spec: { message: "hi" } }, patch: [{ op: "replace", path: "/spec/message", value: "hi" }] });
+    assert.deepEqual(admission.validate, { allowed: true, warnings: ["CREATE"] });
+    const refused = (await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), yaml: yaml("x".repeat(30)) } })).body as DryRunResponse;
+    assert.equal(refused.admission?.allowed, false);
+    assert.deepEqual(refused.admission?.validate, { allowed: false, message: "spec.message is over 20 characters" });
+    const live = (await call(f.url, "POST", "/api/dry-run", { cookie, body: { files, reconciler: ref(), target: { namespace: f.ns, name: "hello" } } })).body as DryRunResponse;
+    assert.equal(live.admission?.operation, "UPDATE");
+    assert.deepEqual(live.admission?.validate, { allowed: true, warnings: ["UPDATE"] });
+    const without = (await call(f.url, "POST", "/api/dry-run", { cookie, body: { files: sampleSource("01-message"), reconciler: ref(), yaml: yaml("hi") } })).body as DryRunResponse;
+    assert.equal(without.admission, undefined, "no admission exports, no admission section");
+  });
+
   it("lists revisions and rolls back to revision 1", async () => {
     const revs = await call(f.url, "GET", `${path()}/revisions`, { cookie });
     assert.equal(revs.status, 200);

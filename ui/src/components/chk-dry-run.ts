@@ -168,7 +168,29 @@ export class ChkDryRun extends LitElement {
         ? html`<h3>Logs</h3>${r.logs.map((l) => html`<div class="log"><span class=${l.level}>${l.level}</span> ${l.message} ${l.fields ? JSON.stringify(l.fields) : ""}</div>`)}`
         : nothing}
       ${r.events.length ? html`<h3>Events</h3>${r.events.map((e) => html`<div class="log">${e.type} ${e.reason}: ${e.message}</div>`)}` : nothing}
+      ${r.admission ? this.renderAdmission(r.admission) : nothing}
     </div>`;
+  }
+
+  /** What validate and mutate say, as the API server would ask; mutate as a diff of the object. */
+  private renderAdmission(a: NonNullable<DryRunResponse["admission"]>) {
+    const v = a.validate, m = a.mutate;
+    return html`<section data-testid="dry-run-admission">
+      <h3>Admission (${a.operation})</h3>
+      <div class="summary">
+        <span class="pill ${a.allowed ? "ok" : "bad"}" data-testid="dry-run-admission-verdict">${a.allowed ? "admitted" : "refused"}</span>
+        ${v && "message" in v && v.message ? html`<span class="err" data-testid="dry-run-admission-message">${v.message}</span>` : nothing}
+      </div>
+      ${a.error ? html`<p class="err">${a.error}</p>` : nothing}
+      ${v && "error" in v ? html`<p class="err">validate failed: ${v.error}</p>` : nothing}
+      ${v && "warnings" in v && v.warnings?.length ? v.warnings.map((w) => html`<div class="log"><span class="warn">warning</span> ${w}</div>`) : nothing}
+      ${m && "error" in m ? html`<p class="err">mutate failed: ${m.error}</p>` : nothing}
+      ${m && "patch" in m
+        ? m.patch.length
+          ? html`<chk-diff data-testid="dry-run-admission-diff" before-label="as sent" after-label="after mutate" .oldFiles=${{ object: pretty(a.object) }} .newFiles=${{ object: pretty(m.object) }}></chk-diff>`
+          : html`<div class="muted">mutate changes nothing</div>`
+        : nothing}
+    </section>`;
   }
 }
 
