@@ -89,14 +89,11 @@ try {
   process.exit(1);
 }
 
-/** `CHAKRATOR_SERVICE` ("name" or "namespace/name"; the namespace defaults to the pod's or the Lease's). */
-function relayService(value: string): { relayService?: { namespace: string; name: string } } {
+/** `CHAKRATOR_SERVICE` ("name" or "namespace/name"; without a namespace, the Lease's: run.ts). */
+function relayService(value: string): { relayService?: { namespace?: string; name: string } } {
   if (value === "") return {};
   const [first, second] = value.split("/");
-  if (second !== undefined) return { relayService: { namespace: first!, name: second } };
-  const podNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-  const namespace = env.CHAKRATOR_LEASE_NAMESPACE || (existsSync(podNamespaceFile) ? readFileSync(podNamespaceFile, "utf8").trim() : "default");
-  return { relayService: { namespace, name: first! } };
+  return { relayService: second !== undefined ? { namespace: first!, name: second } : { name: first! } };
 }
 
 const [host = "127.0.0.1", portText = "8080"] = (env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080").split(/:(?=[^:]*$)/);

@@ -50,7 +50,7 @@ describe("the log relay with a Lease someone else wrote", () => {
   const procs: Proc[] = [];
   const servers: Server[] = [];
 
-  async function startProcess(): Promise<Proc> {
+  async function startProcess(extraEnv: Record<string, string> = {}): Promise<Proc> {
     const port = await freePort();
     const child = spawn(process.execPath, [join(import.meta.dirname, "main.ts")], {
       env: {
@@ -62,6 +62,7 @@ describe("the log relay with a Lease someone else wrote", () => {
         CHAKRATOR_LEADER_ELECTION: "true",
         CHAKRATOR_LEASE_NAMESPACE: ns,
         CHAKRATOR_LOG_LEVEL: "info",
+        ...extraEnv,
       },
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -189,6 +190,16 @@ export default {
     assert.ok(!logged(b, /refused the log stream/), "the leader admitted the follower");
     assert.ok(!b.lines.some((l) => l.message === "begin"), "the follower did not reconcile");
     assert.equal(loopbackSeen.length > 0, true);
+  });
+
+  it("with CHAKRATOR_SERVICE, follows only a leader address in that Service's EndpointSlices (loopback is no exception)", async () => {
+    // (The API server refuses loopback addresses in EndpointSlices, so a local leader can
+    // never pass this rule; kube/peers.test.ts shows the addresses that do.)
+    const follower = await startProcess({ CHAKRATOR_SERVICE: "chakrator-editor" });
+    // The Service's namespace defaults to the Lease's.
+    await eventually(() => logged(follower, new RegExp(`log relay: followers accept a leader address only among the pod addresses in the EndpointSlices of Service ${ns}/chakrator-editor`)), 20_000, "the rule in force");
+    await eventually(() => logged(follower, new RegExp(`not relaying the leader's logs from ${a.url.replace(/[.]/g, "\\.")}: 127\\.0\\.0\\.1 is not the address of a pod of Service ${ns}/chakrator-editor`)), 20_000, "the refusal without a matching slice");
+    follower.child.kill("SIGKILL");
   });
 
   it("needs no more than the shipped RBAC: a relay token for its own ServiceAccount only, and the EndpointSlices of its namespace", async () => {

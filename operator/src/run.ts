@@ -42,9 +42,10 @@ export interface RunOptions {
   advertiseUrl?: string;
   /**
    * The operator's Service: a follower relays logs only from an address in its
-   * EndpointSlices (kube/peers.ts). Without it, only from loopback addresses.
+   * EndpointSlices (kube/peers.ts); its namespace defaults to the Lease's. Without it,
+   * only from loopback addresses.
    */
-  relayService?: { namespace: string; name: string };
+  relayService?: { namespace?: string; name: string };
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
@@ -134,11 +135,11 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
 
   // Followers check the Lease's address against the operator's own pods and send an
   // audience-bound token, never the operator's credentials (telemetry/relay.ts).
-  const peers = new OperatorPeers(operator.client, o.relayService);
+  const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
+  const peers = new OperatorPeers(operator.client, o.relayService ? { namespace: o.relayService.namespace ?? leaseNamespace, name: o.relayService.name } : undefined);
   const relayTokens = new RelayTokenSource(operator.client);
   const relay = new LogRelay({ bus: log, refusal: (url) => peers.refusal(url), token: () => relayTokens.token(), onProblem: (message) => log.warn(message) });
   if (leaderElection) {
-    const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
     elector = new LeaderElector({
       client: operator.client,
       namespace: leaseNamespace,
