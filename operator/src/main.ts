@@ -23,8 +23,9 @@
  *                                  to http://$(POD_IP):8080)
  *   CHAKRATOR_SERVICE              the operator's Service, "name" or "namespace/name": followers
  *                                  relay logs only from a leader address among its
- *                                  EndpointSlices (default in a pod: chakrator-editor in the
- *                                  pod's namespace; elsewhere none: loopback addresses only)
+ *                                  EndpointSlices (default in a pod: chakrator-editor; the
+ *                                  namespace defaults to the Lease's; elsewhere none:
+ *                                  loopback addresses only)
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
  *   CHAKRATOR_EDITOR_CONCURRENCY   editor validations and dry runs at once (default 2)
  *   CHAKRATOR_EDITOR_MAX_CONNECTIONS  open connections to the editor server (default 512)
