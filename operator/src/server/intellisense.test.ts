@@ -64,6 +64,11 @@ describe("IntelliSense routes", () => {
     assert.equal(d.file, "chakrator");
     assert.equal(d.readOnly, true);
     assert.match(d.preview.text, /export interface Reconciler</);
+    // And into the cluster's kind typings.
+    const text = `import type { Deployment } from "chakrator/apps/v1";\nexport const d: Deployment | undefined = undefined;\n`;
+    const k = (await ask("definition", text, text.indexOf("Deployment |") + 2)).body.answer[0];
+    assert.deepEqual([k.file, k.readOnly], ["chakrator/apps/v1", true]);
+    assert.match(k.preview.text, /export type Deployment = \{\n {2}apiVersion: "apps\/v1";/);
   });
 
   it("formats with TypeScript's formatter", async () => {

@@ -93,7 +93,7 @@ describe("kind typings from the cluster's OpenAPI v3", () => {
     const apps = await kinds.module("apps/v1");
     assert.ok(apps);
     assert.ok(apps.kinds.includes("Deployment") && apps.kinds.includes("StatefulSet"));
-    assert.match(apps.text, /export interface Deployment \{\n {2}apiVersion: "apps\/v1";\n {2}kind: "Deployment";/);
+    assert.match(apps.text, /export type Deployment = \{\n {2}apiVersion: "apps\/v1";\n {2}kind: "Deployment";/);
     assert.match(apps.text, /export type IntOrString = number \| string;/);
     const core = await kinds.module("v1");
     assert.ok(core?.kinds.includes("ConfigMap"));
@@ -206,6 +206,17 @@ export default {
       assert.match(errs[0]!.message, message, where);
       assert.deepEqual({ line: errs[0]!.line, column: errs[0]!.column }, at(text, where), `${where}: ${formatDiagnostics(r.diagnostics)}`);
     }
+  });
+
+  it("a generated kind works as the explicit resource type: Reconciler<Gadget>", async () => {
+    const r = await compile({ "reconciler.ts": `import type { Reconciler } from "chakrator";
+import type { Gadget } from "chakrator/${GV}";
+export default {
+  for: { apiVersion: "${GV}", kind: "Gadget" },
+  reconcile(res: Gadget) { return { status: { size: res.spec.size, name: res.metadata.name } }; },
+} satisfies Reconciler<Gadget>;
+` });
+    assert.equal(r.ok, true, formatDiagnostics(r.diagnostics));
   });
 
   it("keeps a kind with no schema loose, beside typed ones", async () => {

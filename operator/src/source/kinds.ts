@@ -11,8 +11,9 @@
  * OpenAPI document (a group-version document is self-contained: `apps/v1` carries the
  * core types a PodSpec needs) under its short name (`DeploymentSpec`, `PodSpec`); a
  * short name taken twice is qualified by its package (`CoreV1Volume`). The kinds of the
- * group-version get literal `apiVersion` and `kind` fields, required, so a child's
- * `kind` picks its type.
+ * group-version (type aliases of object types) get literal `apiVersion` and `kind` fields, required, so a child's
+ * `kind` picks its type, and a required `metadata` that is also the contract's
+ * ObjectMeta (a name), so a kind's type satisfies `Resource`.
  *
  * Why our own converter and not `openapi-typescript`: that generator is built for REST
  * clients (types nested under `components["schemas"]["io.k8s.api.apps.v1.Deployment"]`
@@ -81,7 +82,9 @@ export function generateKindModule(apiVersion: string, doc: OpenApiDocument, ver
     out.push(doc_(schema.description, ""));
     if (kind !== undefined && kind === name) {
       kinds.push(kind);
-      out.push(`export interface ${name} ${conv.object(schema, "", { apiVersion, kind })}`);
+      // A type alias, not an interface: only an object literal type is assignable to
+      // `Resource`'s index signature, and no index signature here keeps typos errors.
+      out.push(`export type ${name} = ${conv.object(schema, "", { apiVersion, kind })};`);
     } else if (isPlainObject(schema)) {
       out.push(`export interface ${name} ${conv.object(schema, "")}`);
     } else {
@@ -151,6 +154,11 @@ class Converter {
     }
   }
 
+  /** The local name of apimachinery's ObjectMeta in this document. */
+  #objectMeta(): string | undefined {
+    return this.#names.get("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+  }
+
   #ref(ref: string): string {
     const name = ref.startsWith(REF) ? this.#names.get(ref.slice(REF.length)) : undefined;
     return name ?? "unknown";
@@ -176,8 +184,15 @@ class Converter {
         lines.push(doc_(prop?.description, inner), `${inner}${key}: string;`);
         continue;
       }
+      const t = this.type(prop, inner);
+      if (top.kind !== undefined && key === "metadata" && t === this.#objectMeta()) {
+        // An object of a kind always has metadata with a name: the contract's ObjectMeta,
+        // so the kind satisfies `Resource` (e.g. `Reconciler<MyResource>`).
+        lines.push(doc_(prop?.description, inner), `${inner}metadata: import("chakrator").ObjectMeta & ${t};`);
+        continue;
+      }
       const opt = required.has(key) ? "" : "?";
-      lines.push(doc_(prop?.description, inner), `${inner}${IDENT.test(key) ? key : JSON.stringify(key)}${opt}: ${this.type(prop, inner)};`);
+      lines.push(doc_(prop?.description, inner), `${inner}${IDENT.test(key) ? key : JSON.stringify(key)}${opt}: ${t};`);
     }
     const ap = s.additionalProperties;
     const open = s["x-kubernetes-preserve-unknown-fields"] === true || top.embedded === true;
