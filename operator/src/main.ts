@@ -10,6 +10,10 @@
  *   CHAKRATOR_AUTH                 "token" or "off"; default off on loopback, token elsewhere
  *   CHAKRATOR_LOG_LEVEL            debug | info | warn | error (default info)
  *   CHAKRATOR_KEEP_REVISIONS       revisions kept per reconciler (default 10)
+ *   CHAKRATOR_IMPERSONATE          "false" lets reconcilers act with the operator's own rights; default:
+ *                                  each acts as the ServiceAccount its ConfigMap names
+ *   CHAKRATOR_DEFAULT_SERVICE_ACCOUNT  the ServiceAccount of a reconciler ConfigMap without
+ *                                  chakrator.dev/service-account (default "default")
  *   CHAKRATOR_WORKERS              concurrent reconciles per reconciler (default 32)
  *   CHAKRATOR_SANDBOX_TIMEOUT_MS   default per-call limit (default 5000, cap 30000)
  *   CHAKRATOR_SANDBOX_MEMORY_MB    default isolate memory (default 64, cap 256)
@@ -108,6 +112,9 @@ await runOperator({
   listen: { host, port: Number(portText) },
   auth,
   keepRevisions: int("CHAKRATOR_KEEP_REVISIONS", 10),
+  // Each reconciler acts as the ServiceAccount its ConfigMap names, never as the operator.
+  impersonate: env.CHAKRATOR_IMPERSONATE !== "false",
+  ...(env.CHAKRATOR_DEFAULT_SERVICE_ACCOUNT ? { defaultServiceAccount: env.CHAKRATOR_DEFAULT_SERVICE_ACCOUNT } : {}),
   workers: int("CHAKRATOR_WORKERS", 32),
   sandbox: {
     timeoutMs: int("CHAKRATOR_SANDBOX_TIMEOUT_MS", 5000),

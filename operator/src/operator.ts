@@ -21,6 +21,15 @@ export interface OperatorOptions {
   namespace?: string;
   /** Revisions kept per reconciler. Default 10. */
   keepRevisions?: number;
+  /**
+   * Act for each reconciler as the ServiceAccount its ConfigMap names (annotation
+   * `chakrator.dev/service-account`, else `defaultServiceAccount`), by impersonation.
+   * The operator binary (main.ts) turns this on unless `CHAKRATOR_IMPERSONATE=false`;
+   * off, reconcilers act with the operator's own rights (tests of other features).
+   */
+  impersonate?: boolean;
+  /** Default "default": the namespace's default ServiceAccount, which can do nothing unless granted. */
+  defaultServiceAccount?: string;
   sandbox?: FleetOptions;
   /** Concurrent reconciles per reconciler. Default 32: workers mostly wait on the API server; the sandbox pool bounds CPU. */
   workers?: number;
@@ -95,6 +104,9 @@ export class Operator {
       client,
       sandbox,
       events,
+      operatorEvents: events,
+      impersonate: o.impersonate ?? false,
+      eventsFor: (as) => new EventRecorder(as, { onError: (err) => log.log("warn", `could not record an Event as ${as.impersonated ?? "the operator"}: ${err instanceof Error ? err.message : String(err)}`) }),
       log,
       workers: o.workers ?? 32,
       resyncMs: o.resyncMs ?? 10 * 60_000,
@@ -106,6 +118,7 @@ export class Operator {
       sandbox,
       events,
       keep: o.keepRevisions ?? 10,
+      ...(o.defaultServiceAccount !== undefined ? { defaultServiceAccount: o.defaultServiceAccount } : {}),
       log: (level, message, context) => log.log(level, message, context),
       onAccepted: async (rev) => {
         await engine.activate({
@@ -117,6 +130,7 @@ export class Operator {
           owns: rev.loaded.owns,
           hasFinalize: rev.loaded.hasFinalize,
           namespace: rev.namespace,
+          serviceAccount: rev.serviceAccount,
         });
         await o.onRevisionAccepted?.(rev);
       },

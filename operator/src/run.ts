@@ -35,6 +35,9 @@ export interface RunOptions {
   listen: { host: string; port: number };
   auth: "off" | "token";
   keepRevisions?: number;
+  /** See `OperatorOptions.impersonate`; main.ts passes true unless CHAKRATOR_IMPERSONATE=false. */
+  impersonate?: boolean;
+  defaultServiceAccount?: string;
   workers?: number;
   sandbox?: FleetOptions;
   leaderElection?: boolean;
@@ -84,6 +87,8 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     log,
     ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
     keepRevisions: o.keepRevisions ?? 10,
+    ...(o.impersonate !== undefined ? { impersonate: o.impersonate } : {}),
+    ...(o.defaultServiceAccount !== undefined ? { defaultServiceAccount: o.defaultServiceAccount } : {}),
     workers: o.workers ?? 32,
     sandbox: {
       ...o.sandbox,

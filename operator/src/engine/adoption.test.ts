@@ -58,7 +58,7 @@ export default {
   it("refuses a child whose name a foreign ConfigMap and Service hold, leaves them unchanged, and adopts them only on opt-in", async () => {
     const cm = await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "shop-config", namespace: ns }, data: { owner: "another team" } });
     const svc = await client.create({ apiVersion: "v1", kind: "Service", metadata: { name: "shop", namespace: ns }, spec: { selector: { app: "payments" }, ports: [{ port: 80 }] } });
-    const shop = await client.create({ ...site, metadata: { name: "shop", namespace: ns }, spec: {} });
+    const shop: KubeObject = await client.create({ ...site, metadata: { name: "shop", namespace: ns }, spec: {} });
     await eventually(async () => (await ready("shop"))?.reason === "ChildConflict", 15_000, "ChildConflict");
     assert.match((await ready("shop"))!.message, /already exists and is not controlled by Site shop; .*chakrator\.dev\/adopt=Site\/shop/);
     // Byte for byte: neither object was written (same resourceVersion, same content, no owner).
@@ -77,7 +77,7 @@ export default {
   });
 
   it("of two parents that return the same child, the first keeps it", async () => {
-    const first = await client.create({ ...site, metadata: { name: "first", namespace: ns }, spec: { child: "shared" } });
+    const first: KubeObject = await client.create({ ...site, metadata: { name: "first", namespace: ns }, spec: { child: "shared" } });
     await eventually(async () => (await ready("first"))?.reason === "Reconciled", 15_000, "first reconciled");
     await client.create({ ...site, metadata: { name: "second", namespace: ns }, spec: { child: "shared" } });
     await eventually(async () => (await ready("second"))?.reason === "ChildConflict", 15_000, "second refused");

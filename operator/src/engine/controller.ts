@@ -42,6 +42,8 @@ export interface ActiveRevision {
   hasFinalize: boolean;
   /** Namespace whose resources it reconciles; undefined for all namespaces. */
   namespace: string | undefined;
+  /** `namespace/name` of the ServiceAccount it acts as (when the engine impersonates). */
+  serviceAccount?: string;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -64,9 +66,17 @@ export interface EngineHooks {
 }
 
 export interface ControllerDeps {
+  /** Acts for the reconciler: impersonating its ServiceAccount when `impersonate` is on (manager.ts). */
   client: KubeClient;
   sandbox: RevisionRunner;
+  /** Events on the reconciler's resources (as the reconciler's identity). */
   events: EventRecorder;
+  /** Events on the reconciler ConfigMap itself: the operator's own work, as the operator. Default `events`. */
+  operatorEvents?: EventRecorder;
+  /** Make every request of a reconciler as its ServiceAccount (`ActiveRevision.serviceAccount`). */
+  impersonate?: boolean;
+  /** An Event recorder writing through `client` (the impersonating one). */
+  eventsFor?: (client: KubeClient) => EventRecorder;
   log: EngineLog;
   hooks?: EngineHooks;
   /** Concurrent reconciles (different objects). */
@@ -141,7 +151,8 @@ export class Controller {
       if (err instanceof KubeApiError && err.status === 403 && attempt % 10 === 1) {
         const [ns, name] = splitKey(rev.reconciler);
         const ref: KubeObject = { apiVersion: "v1", kind: "ConfigMap", metadata: ns === undefined ? { name } : { name, namespace: ns } };
-        void this.#deps.events.record(ref, { type: "Warning", reason: "WatchForbidden", message: `the operator may not list/watch ${kind}, so this reconciler cannot start: grant its ServiceAccount get/list/watch on ${kind} (see "Owning more kinds" in manifests/README.md)` });
+        const who = this.#rev.serviceAccount !== undefined && this.#deps.impersonate ? `its ServiceAccount ${this.#rev.serviceAccount}` : "the operator";
+        void (this.#deps.operatorEvents ?? this.#deps.events).record(ref, { type: "Warning", reason: "WatchForbidden", message: `${who} may not list/watch ${kind}${rev.namespace === undefined ? " in all namespaces" : ` in namespace ${rev.namespace}`}, so this reconciler cannot start: ${err.message} (chakrator rbac prints the Role it needs)` });
       }
     };
     const forOptions: ConstructorParameters<typeof Informer>[1] = {
@@ -344,7 +355,7 @@ export class Controller {
       try {
         this.#wrote(await this.#deps.client.apply(d, { fieldManager, force: true }));
       } catch (err: unknown) {
-        throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describe(err)}`, { cause: err });
+        throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describe(err, this.#deps.client)}`, { cause: err });
       }
     }));
     return todo.length;
@@ -375,7 +386,7 @@ export class Controller {
 
   async #fail(res: KubeObject, rev: ActiveRevision, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
     const reason = reasonFor(err, fallbackReason);
-    const message = describe(err);
+    const message = describe(err, this.#deps.client);
     const resource = `${res.kind} ${objectKey(res.metadata.namespace, res.metadata.name)}`;
     const fields: Record<string, unknown> = { reason };
     if (err instanceof UserCodeError && err.userStack) fields.stack = err.userStack;
@@ -473,8 +484,13 @@ function reasonFor(err: unknown, fallback: string): string {
   return fallback;
 }
 
-function describe(err: unknown): string {
-  if (err instanceof KubeApiError && err.status === 403) return `${err.message} (grant the operator's ServiceAccount this permission, see README "Owning more kinds")`;
+function describe(err: unknown, client?: KubeClient): string {
+  const who = client?.impersonated;
+  if (err instanceof KubeApiError && err.status === 403) {
+    return who !== undefined
+      ? `${err.message} (grant ${who.replace(/^system:serviceaccount:([^:]+):/, "ServiceAccount $1/")} this permission; chakrator rbac prints the Role)`
+      : `${err.message} (grant the operator's ServiceAccount this permission, see README "Owning more kinds")`;
+  }
   // The sandbox names its internal revision id; people see revision numbers (logs, status).
   if (err instanceof SandboxError) return userMessage(err);
   return err instanceof Error ? err.message : String(err);

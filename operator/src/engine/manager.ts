@@ -33,7 +33,7 @@ export class Engine {
       current.swap(rev);
       return;
     }
-    const next = new Controller(this.#deps, rev);
+    const next = new Controller(this.#depsFor(rev), rev);
     this.#controllers.set(rev.reconciler, next);
     if (current) void this.#stopController(current);
     if (!this.#paused) this.#start(rev.reconciler, next);
@@ -74,6 +74,22 @@ export class Engine {
     return this.#starting.size === 0 || [...this.#controllers.values()].every((c) => c.isStarted);
   }
 
+  /**
+   * The controller's dependencies: with `impersonate`, a client and an Event recorder
+   * that act as the revision's ServiceAccount, so every request made for this
+   * reconciler (watches, applies, prunes, status, finalizers, Events on its resources)
+   * is authorized as that ServiceAccount, never as the operator.
+   */
+  #depsFor(rev: ActiveRevision): ControllerDeps {
+    const deps = this.#deps;
+    if (!deps.impersonate || rev.serviceAccount === undefined) return deps;
+    const [namespace, name] = rev.serviceAccount.split("/") as [string, string];
+    const client = deps.client.impersonating(`system:serviceaccount:${namespace}:${name}`, [
+      "system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated",
+    ]);
+    return { ...deps, client, events: deps.eventsFor?.(client) ?? deps.events };
+  }
+
   #start(name: string, c: Controller): void {
     const p = c.start().catch((err: unknown) => {
       this.#deps.log.log("error", `controller failed to start: ${err instanceof Error ? err.message : String(err)}`, { reconciler: name });
@@ -89,7 +105,9 @@ export class Engine {
 }
 
 function sameShape(a: ActiveRevision, b: ActiveRevision): boolean {
-  return a.namespace === b.namespace &&
+  // A new identity means new watches: a cache filled as one ServiceAccount must never
+  // serve another, which may not be allowed to see the same objects.
+  return a.namespace === b.namespace && a.serviceAccount === b.serviceAccount &&
     kindKey(a.for) === kindKey(b.for) &&
     a.owns.map(kindKey).sort().join(",") === b.owns.map(kindKey).sort().join(",");
 }

@@ -25,6 +25,11 @@ export const timeoutAnnotation = "chakrator.dev/timeout-ms";
 export const memoryAnnotation = "chakrator.dev/memory-mb";
 /** RSS cap of the reconciler's sandbox host (MiB); default from the isolate limit, within the operator's global cap. */
 export const hostMemoryAnnotation = "chakrator.dev/host-memory-mb";
+/**
+ * The ServiceAccount (in the ConfigMap's own namespace) a reconciler acts as: every
+ * request made for it impersonates `system:serviceaccount:<namespace>:<name>`.
+ */
+export const serviceAccountAnnotation = "chakrator.dev/service-account";
 /** `"*"` makes a reconciler watch its kind in every namespace; default: its own namespace. */
 export const scopeAnnotation = "chakrator.dev/watch-namespace";
 
@@ -38,6 +43,8 @@ export interface AcceptedRevision {
   sandboxId: string;
   loaded: LoadedRevision;
   namespace: string | undefined;
+  /** `namespace/name` of the ServiceAccount it acts as. */
+  serviceAccount: string;
 }
 
 /** What the editor and /readyz want to know about one reconciler. */
@@ -67,6 +74,8 @@ export interface SourceManagerOptions {
   namespace?: string;
   /** Revisions kept per reconciler. */
   keep: number;
+  /** ServiceAccount of a reconciler ConfigMap without the annotation (in its namespace). Default "default". */
+  defaultServiceAccount?: string;
   /** Activates a revision (the engine). Must not wait for caches to sync. */
   onAccepted: (rev: AcceptedRevision, previous: AcceptedRevision | undefined) => Promise<void>;
   onRemoved: (reconciler: string, previous: AcceptedRevision | undefined) => Promise<void>;
@@ -205,13 +214,19 @@ export class SourceManager {
       return this.#reject(key, cm, result.hash, [loadDiagnostic(err)]);
     }
     const namespace = cm.metadata.annotations?.[scopeAnnotation] === "*" ? undefined : cm.metadata.namespace;
+    const account = cm.metadata.annotations?.[serviceAccountAnnotation] ?? this.#o.defaultServiceAccount ?? "default";
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(account)) {
+      await this.#o.sandbox.unload(sandboxId);
+      return this.#reject(key, cm, result.hash, [{ file: "", line: 0, column: 0, code: 99011, severity: "error", message: `annotation ${serviceAccountAnnotation}: "${account}" is not a ServiceAccount name` }]);
+    }
+    const serviceAccount = `${cm.metadata.namespace ?? ""}/${account}`;
     const clash = [...this.#active.values()].find((a) => a.reconciler !== key && sameKind(a.loaded.for, loaded.for) && (a.namespace === undefined || namespace === undefined || a.namespace === namespace));
     if (clash) {
       await this.#o.sandbox.unload(sandboxId);
       return this.#reject(key, cm, result.hash, [{ file: ENTRY, line: 1, column: 1, code: 99010, severity: "error", message: `${loaded.for.apiVersion}/${loaded.for.kind} is already reconciled by ${clash.reconciler} in ${clash.namespace ?? "all namespaces"}; one kind has one reconciler per namespace` }]);
     }
     const { number, created } = await recordRevision(this.#o.client, cm, sourceFiles(cm.data), result.hash, this.#o.keep);
-    const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, fingerprint, sandboxId, loaded, namespace };
+    const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, fingerprint, sandboxId, loaded, namespace, serviceAccount };
     await this.#o.onAccepted(rev, previous);
     this.#active.set(key, rev);
     if (previous && previous.sandboxId !== sandboxId) void this.#o.sandbox.unload(previous.sandboxId);
@@ -253,7 +268,7 @@ export class SourceManager {
 }
 
 function fingerprintOf(cm: KubeObject, hash: string): string {
-  return [hash, ...[timeoutAnnotation, memoryAnnotation, hostMemoryAnnotation, scopeAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
+  return [hash, ...[timeoutAnnotation, memoryAnnotation, hostMemoryAnnotation, scopeAnnotation, serviceAccountAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
 }
 
 function sameKind(a: { apiVersion: string; kind: string }, b: { apiVersion: string; kind: string }): boolean {
