@@ -26,6 +26,7 @@ import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { runOperator, type RunningOperator } from "../run.ts";
 import { isLoopbackHost } from "../server/origin.ts";
 import { LogBus, parseLogLevel, type LogRecord } from "../telemetry/log.ts";
+import { consoleLine, useColour } from "./console.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 const say = (line: string) => console.error(`chakrator: ${line}`);
@@ -121,20 +122,10 @@ if (!existsSync(join(root, "ui", "dist", "index.html")) && existsSync(join(root,
   spawnSync(process.execPath, [join(root, "ui", "build.ts")], { stdio: "inherit", cwd: root });
 }
 
-// Colour only for a person at a terminal (https://no-color.org: any non-empty NO_COLOR turns it off).
-const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
-const colours: Record<LogRecord["level"], string> = { debug: "\x1b[2m", info: "", warn: "\x1b[33m", error: "\x1b[31m" };
+const colour = useColour(process.stdout, process.env);
 const log = new LogBus({
   stdoutLevel: parseLogLevel(process.env.CHAKRATOR_LOG_LEVEL) ?? "info",
-  stdout: {
-    write(line: string) {
-      const r = JSON.parse(line) as LogRecord;
-      const where = [r.reconciler, r.revision !== undefined ? `rev ${r.revision}` : undefined, r.resource].filter(Boolean).join(" ");
-      const fields = r.fields ? ` ${JSON.stringify(r.fields)}` : "";
-      const text = `${r.time.slice(11, 23)} ${r.level.padEnd(5)} ${where ? `[${where}] ` : ""}${r.message}${fields}`;
-      process.stdout.write(colour && colours[r.level] ? `${colours[r.level]}${text}\x1b[0m\n` : `${text}\n`);
-    },
-  },
+  stdout: { write: (line: string) => process.stdout.write(consoleLine(JSON.parse(line) as LogRecord, colour)) },
 });
 
 let running: RunningOperator;
