@@ -10,7 +10,8 @@
  * also reconciled (status written) in both cases. Prints p50 / p99 / mean per kind
  * and the difference, which is the admission cost. Usage:
  *   node operator/bench/admission.bench.ts [PER_ROUND=300] [ROUNDS=4] [CLIENTS=50]
- * (BENCH_POOL=n sets the operator's CHAKRATOR_SANDBOX_POOL.)
+ * (BENCH_POOL=n sets the operator's CHAKRATOR_SANDBOX_POOL; BENCH_PROF=dir writes CPU
+ * profiles of the operator, its sandbox hosts and its compiler into dir.)
  */
 import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
@@ -50,6 +51,7 @@ try {
   child = spawn(process.execPath, [join(import.meta.dirname, "..", "src", "main.ts")], {
     env: {
       ...process.env, KUBECONFIG: cp.info.kubeconfig, CHAKRATOR_NAMESPACE: ns, CHAKRATOR_LISTEN: `127.0.0.1:${editorPort}`, CHAKRATOR_LEADER_ELECTION: "false",
+      ...(process.env.BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROF}` } : {}),
       CHAKRATOR_WEBHOOK_NAMESPACE: ns, CHAKRATOR_LOG_LEVEL: "warn", ...(process.env.BENCH_POOL ? { CHAKRATOR_SANDBOX_POOL: process.env.BENCH_POOL } : {}),
     },
     stdio: ["ignore", "ignore", "inherit"],
@@ -109,5 +111,6 @@ try {
   admin.close();
 } finally {
   child?.kill("SIGTERM");
+  if (child) await new Promise((resolve) => child!.once("exit", resolve));
   await cp.stop();
 }
