@@ -15,7 +15,7 @@
  * - the cold start: reading and generating the three group-versions.
  */
 import { performance } from "node:perf_hooks";
-import { installCrds, kubeConfig, testCluster } from "../testenv/index.ts";
+import { eventually, installCrds, kubeConfig, testCluster } from "../testenv/index.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { OpenApiReader } from "../src/kube/openapi.ts";
 import { ReconcilerCompiler, type LanguageRequest } from "../src/source/compile.ts";
@@ -81,6 +81,8 @@ await installCrds(info);
 const client = KubeClient.fromKubeConfig(kubeConfig(info));
 const kinds = new KindTypings(new OpenApiReader(client));
 
+// A CRD reaches /openapi/v3 a moment after it is Established.
+await eventually(async () => (await new OpenApiReader(client, { ttlMs: 0, minRefreshMs: 0 }).document("example.com/v1")) !== undefined, 30_000, "example.com/v1 in /openapi/v3");
 let t = performance.now();
 const { modules, known } = await kinds.modulesFor({ "reconciler.ts": source(0) });
 console.log(`kind typings, cold: ${modules.map((m) => `${m.apiVersion} (${(m.text.length / 1024).toFixed(0)} KiB)`).join(", ")} read and generated in ${(performance.now() - t).toFixed(0)} ms`);
@@ -93,6 +95,7 @@ typed.setKinds(modules, known);
 t = performance.now();
 const first = typed.compile({ "reconciler.ts": source(0) });
 console.log(`in-process, cold compile with typings: ${(performance.now() - t).toFixed(0)} ms (ok: ${first.ok})`);
+if (!first.ok || modules.length !== 3) throw new Error(`the benchmark source must compile with 3 group-versions: ${JSON.stringify(first.diagnostics)}`);
 await time(15, (i) => typed.compile({ "reconciler.ts": source(1000 + i) }));
 console.log(`in-process warm validate, typed children of 3 kinds: ${stats(await time(ROUNDS, (i) => typed.compile({ "reconciler.ts": source(i) })))}`);
 
@@ -104,6 +107,8 @@ const proc = new KindAwareCompiler({ kinds });
 t = performance.now();
 await proc.compile({ "reconciler.ts": source(0) }, { lane: "editor" });
 console.log(`compiler process, first validate (spawn, typings sent): ${(performance.now() - t).toFixed(0)} ms`);
+const viaProcess = await proc.compile({ "reconciler.ts": source(1) }, { lane: "editor" });
+if (!viaProcess.ok) throw new Error(`the compiler process refused the benchmark source: ${JSON.stringify(viaProcess.diagnostics)}`);
 await time(15, (i) => proc.compile({ "reconciler.ts": source(2000 + i) }, { lane: "editor" }));
 console.log(`compiler process warm validate, typed children of 3 kinds: ${stats(await time(ROUNDS, (i) => proc.compile({ "reconciler.ts": source(3000 + i) }, { lane: "editor" })))}`);
 
