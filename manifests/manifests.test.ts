@@ -5,9 +5,10 @@
 // - the Containerfile and skaffold.yaml reference only files that exist, the image's
 //   command is the one the tests run, it runs as non-root, and what the command
 //   imports is in the image (production dependencies, files not ignored);
-// - RBAC is enough and not more: the ServiceAccount's real token runs the operator
-//   through every sample with no "forbidden" anywhere, while kinds outside the grant
-//   are refused, with a clear message.
+// - RBAC is enough and not more: the operator's ServiceAccount's real token, with the
+//   shrunken ClusterRole, runs every sample, each reconciler acting as its own
+//   ServiceAccount (granted what `chakrator rbac` prints), with no "forbidden"
+//   anywhere; what a reconciler's ServiceAccount lacks is refused with a clear message.
 // No container engine here: the image itself is not built (CI of the image does that).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -77,9 +78,11 @@ describe("manifests", () => {
   it("render the expected objects", () => {
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
     assert.deepEqual(kinds, [
-      "ClusterRole/chakrator", "ClusterRoleBinding/chakrator", "ConfigMap/message-reconciler", "CustomResourceDefinition/myresources.example.com",
+      "ClusterRole/chakrator", "ClusterRole/chakrator:chakrator-system:message-reconciler", "ClusterRoleBinding/chakrator", "ClusterRoleBinding/chakrator:chakrator-system:message-reconciler",
+      "ConfigMap/message-reconciler", "CustomResourceDefinition/myresources.example.com",
       "Deployment/chakrator", "Namespace/chakrator-system", "Role/chakrator-leader-election", "Role/chakrator-relay", "Role/chakrator-webhook-tls",
       "RoleBinding/chakrator-leader-election", "RoleBinding/chakrator-relay", "RoleBinding/chakrator-webhook-tls", "Service/chakrator-editor", "Service/chakrator-webhook", "ServiceAccount/chakrator",
+      "ServiceAccount/message-reconciler",
     ]);
     for (const o of objects) {
       if (!["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"].includes(o.kind)) assert.equal(o.metadata.namespace, "chakrator-system", `${o.kind} ${o.metadata.name}`);
@@ -95,6 +98,7 @@ describe("manifests", () => {
     assert.equal(cm.metadata.name, "message-reconciler");
     assert.equal(cm.metadata.labels?.["chakrator.dev/reconciler"], "true");
     assert.equal(cm.metadata.annotations?.["chakrator.dev/watch-namespace"], "*");
+    assert.equal(cm.metadata.annotations?.["chakrator.dev/service-account"], "message-reconciler");
     assert.deepEqual(cm.data, { "reconciler.ts": read("samples/01-message/reconciler.ts") });
   });
 
@@ -136,7 +140,9 @@ describe("manifests", () => {
           assert.equal(role.kind, "Role", "Secrets only in the operator's namespace");
           assert.ok(rule.verbs.every((v: string) => v === "create") || (rule.resourceNames?.join() === "chakrator-webhook-tls" && rule.verbs.join() === "get,update"), JSON.stringify(rule));
         }
-        assert.ok(!rule.verbs.includes("escalate") && !rule.verbs.includes("bind") && !rule.verbs.includes("impersonate"));
+        assert.ok(!rule.verbs.includes("escalate") && !rule.verbs.includes("bind"));
+        // Impersonation: of ServiceAccounts only (the reconcilers' identities), never users or groups.
+        if (rule.verbs.includes("impersonate")) assert.deepEqual([role.metadata.name, rule.apiGroups, rule.resources, rule.verbs], ["chakrator", [""], ["serviceaccounts"], ["impersonate"]]);
       }
     }
   });
@@ -295,6 +301,12 @@ describe("manifests", () => {
       await forbidden("Roles", () => sa.create({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "x", namespace: ns }, rules: [] }));
       await forbidden("Pods", () => sa.list("v1", "Pod", { namespace: ns }));
       await forbidden("a new MyResource", () => sa.create({ apiVersion: "example.com/v1", kind: "MyResource", metadata: { name: "x", namespace: ns }, spec: { message: "x" } }));
+      // The reconcilers' kinds are not the operator's: it may not even read them itself.
+      await forbidden("MyResources", () => sa.list("example.com/v1", "MyResource", { namespace: ns }));
+      await forbidden("Deployments", () => sa.list("apps/v1", "Deployment", { namespace: ns }));
+      // It may act as a ServiceAccount, but never as a user or with a group of its choosing.
+      await forbidden("impersonating a user", () => sa.impersonating("admin", []).list("v1", "ConfigMap", { namespace: ns }));
+      await forbidden("impersonating system:masters", () => sa.impersonating(`system:serviceaccount:${ns}:default`, ["system:masters"]).list("v1", "ConfigMap", { namespace: ns }));
     });
 
     it("lets the ServiceAccount keep the webhook's certificate Secret and webhook configurations", async () => {
@@ -330,11 +342,14 @@ describe("manifests", () => {
         await op?.stop(2_000);
       });
 
-      it("reconciles every sample to Ready=True with no forbidden anywhere", async () => {
+      it("reconciles every sample to Ready=True with no forbidden anywhere, each as its own ServiceAccount", async () => {
         const ns = await testNamespace(info, "rbac-samples");
-        op = await Operator.start({ kubeConfig: kubeConfig(info, token), namespace: ns, log: bus, sandbox: { timeoutMs: 3_000, poolSize: 1 } });
+        op = await Operator.start({ kubeConfig: kubeConfig(info, token), namespace: ns, log: bus, impersonate: true, sandbox: { timeoutMs: 3_000, poolSize: 1 } });
         for (const dir of samples) {
-          await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `r-${dir}`, namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: sampleSource(dir) });
+          // What `chakrator rbac` prints for the sample is all its ServiceAccount gets.
+          const printed = execFileSync(process.execPath, [join(root, "operator/src/cli.ts"), "rbac", join(root, "samples", dir), "--no-discovery", "-n", ns, "--service-account", `sample-${dir}`], { encoding: "utf8" });
+          for (const doc of parseAllDocuments(printed)) await admin.apply(doc.toJS() as KubeObject, { fieldManager: "chakrator-tests", force: true });
+          await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `r-${dir}`, namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations: { "chakrator.dev/service-account": `sample-${dir}` } }, data: sampleSource(dir) });
           const res = parse(read(`samples/${dir}/resource.yaml`)) as KubeObject;
           kinds[dir] = { apiVersion: res.apiVersion, kind: res.kind };
           await eventually(() => op!.sources.state(`${ns}/r-${dir}`)?.active, 20_000, `${dir} revision accepted`);
@@ -357,7 +372,17 @@ describe("manifests", () => {
       it("refuses kinds outside the grant with a clear message", async () => {
         const ns = await testNamespace(info, "rbac-refused");
         records.length = 0;
-        op = await Operator.start({ kubeConfig: kubeConfig(info, token), namespace: ns, log: bus, sandbox: { timeoutMs: 3_000, poolSize: 1 } });
+        op = await Operator.start({ kubeConfig: kubeConfig(info, token), namespace: ns, log: bus, impersonate: true, sandbox: { timeoutMs: 3_000, poolSize: 1 } });
+        // "nested" acts as a ServiceAccount that may read Shortlinks and MyResources but create nothing.
+        for (const obj of [
+          { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "reader", namespace: ns } },
+          { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "reader", namespace: ns }, rules: [
+            { apiGroups: ["example.com"], resources: ["shortlinks", "myresources"], verbs: ["get", "list", "watch"] },
+            { apiGroups: ["example.com"], resources: ["shortlinks/status"], verbs: ["patch"] },
+            { apiGroups: [""], resources: ["events"], verbs: ["create", "patch"] },
+          ] },
+          { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "reader", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" }, subjects: [{ kind: "ServiceAccount", name: "reader", namespace: ns }] },
+        ] as KubeObject[]) await admin.apply(obj, { fieldManager: "chakrator-tests", force: true });
         // Owns Secrets: not granted at all, so not even its watch may start.
         await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "secrets", namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: { "reconciler.ts": `
 import type { Reconciler, Resource } from "chakrator";
@@ -370,7 +395,7 @@ export default {
 } satisfies Reconciler;
 ` } });
         // Owns MyResources: watched (a for kind) but never created by the operator.
-        await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "nested", namespace: ns, labels: { "chakrator.dev/reconciler": "true" } }, data: { "reconciler.ts": `
+        await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "nested", namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations: { "chakrator.dev/service-account": "reader" } }, data: { "reconciler.ts": `
 import type { Reconciler, Resource } from "chakrator";
 export default {
   for: { apiVersion: "example.com/v1", kind: "Shortlink" },
@@ -390,13 +415,13 @@ export default {
           return ready(r)?.status === "False" ? r : undefined;
         }, 20_000, "Ready=False");
         assert.equal(ready(refused)?.reason, "ApplyFailed");
-        assert.match(ready(refused)?.message ?? "", /apply MyResource wants-cr-nested: .*forbidden: User "system:serviceaccount:chakrator-system:chakrator" cannot create resource "myresources"/);
+        assert.match(ready(refused)?.message ?? "", new RegExp(`apply MyResource wants-cr-nested: .*forbidden: User "system:serviceaccount:${ns}:reader" cannot (create|patch) resource "myresources"`));
 
         // A kind it may not even watch: the reconciler cannot start, and says why in the log.
         const logged = await eventually(() => records.find((r) => /watch of Secret failed/.test(r.message) && /forbidden/i.test(r.message)), 20_000, "a forbidden watch logged");
         assert.equal(logged.reconciler, `${ns}/secrets`);
         // ... and where `kubectl describe configmap secrets` shows it.
-        const event = await eventually(async () => (await admin.list("v1", "Event", { namespace: ns })).items.find((e) => e.reason === "WatchForbidden" && (e.involvedObject as { name?: string }).name === "secrets"), 20_000, "WatchForbidden Event");
+        const event = await eventually(async () => (await admin.list("v1", "Event", { namespace: ns })).items.find((e) => e.reason === "WatchForbidden" && (e.involvedObject as { name?: string }).name === "secrets" && /Secret/.test(String(e.message))), 20_000, "WatchForbidden Event");
         assert.match(String(event.message), /may not list\/watch Secret/);
         assert.equal(ready(await admin.get<Live>("example.com/v1", "MyResource", "wants-secret", ns)), undefined, "never reconciled");
         assert.equal((await admin.list("v1", "Secret", { namespace: ns })).items.filter((s) => s.metadata.name === "wants-secret-secret").length, 0);

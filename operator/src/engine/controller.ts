@@ -489,7 +489,7 @@ function describe(err: unknown, client?: KubeClient): string {
   if (err instanceof KubeApiError && err.status === 403) {
     return who !== undefined
       ? `${err.message} (grant ${who.replace(/^system:serviceaccount:([^:]+):/, "ServiceAccount $1/")} this permission; chakrator rbac prints the Role)`
-      : `${err.message} (grant the operator's ServiceAccount this permission, see README "Owning more kinds")`;
+      : `${err.message} (grant the operator's ServiceAccount this permission, see manifests/README.md "A reconciler's own identity")`;
   }
   // The sandbox names its internal revision id; people see revision numbers (logs, status).
   if (err instanceof SandboxError) return userMessage(err);

@@ -84,9 +84,9 @@ export class Engine {
     const deps = this.#deps;
     if (!deps.impersonate || rev.serviceAccount === undefined) return deps;
     const [namespace, name] = rev.serviceAccount.split("/") as [string, string];
-    const client = deps.client.impersonating(`system:serviceaccount:${namespace}:${name}`, [
-      "system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated",
-    ]);
+    // No Impersonate-Group: for a ServiceAccount the API server adds its groups itself,
+    // and the operator then needs `impersonate` on serviceaccounts only, not on groups.
+    const client = deps.client.impersonating(`system:serviceaccount:${namespace}:${name}`, []);
     return { ...deps, client, events: deps.eventsFor?.(client) ?? deps.events };
   }
 
