@@ -5,7 +5,8 @@
  *
  * Settings (all optional):
  *   KUBECONFIG                     kubeconfig; in a pod the ServiceAccount is used
- *   CHAKRATOR_NAMESPACE            namespace of reconciler ConfigMaps (default: all)
+ *   CHAKRATOR_NAMESPACE            namespace(s) of reconciler ConfigMaps: one, or a comma-separated
+ *                                  allow-list (default: all namespaces)
  *   CHAKRATOR_LISTEN               editor address, host:port (default 127.0.0.1:8080)
  *   CHAKRATOR_AUTH                 "token" or "off"; default off on loopback, token elsewhere
  *   CHAKRATOR_LOG_LEVEL            debug | info | warn | error (default info)
@@ -30,6 +31,7 @@
  *                                  EndpointSlices (default in a pod: chakrator-editor; the
  *                                  namespace defaults to the Lease's; elsewhere none:
  *                                  loopback addresses only)
+ *   POD_NAME, POD_UID              this pod (downward API): the relay token is bound to it
  *   CHAKRATOR_SHUTDOWN_GRACE_MS    in-flight reconciles' deadline on SIGTERM (default 20000)
  *   CHAKRATOR_EDITOR_CONCURRENCY   editor validations and dry runs at once (default 2)
  *   CHAKRATOR_EDITOR_MAX_CONNECTIONS  open connections to the editor server (default 512)
@@ -94,6 +96,13 @@ try {
   process.exit(1);
 }
 
+/** `CHAKRATOR_NAMESPACE`: "" for all, "a" for one, "a,b" for an allow-list. */
+function namespaceSetting(value: string): { namespace?: string; namespaces?: string[] } {
+  const names = value.split(",").map((n) => n.trim()).filter((n) => n !== "");
+  if (names.length === 0) return {};
+  return names.length === 1 ? { namespace: names[0]! } : { namespaces: names };
+}
+
 /** `CHAKRATOR_SERVICE` ("name" or "namespace/name"; without a namespace, the Lease's: run.ts). */
 function relayService(value: string): { relayService?: { namespace?: string; name: string } } {
   if (value === "") return {};
@@ -108,7 +117,8 @@ const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? en
 await runOperator({
   kubeConfig,
   log,
-  ...(env.CHAKRATOR_NAMESPACE ? { namespace: env.CHAKRATOR_NAMESPACE } : {}),
+  // One namespace is watched alone; several (comma-separated) are an allow-list over a cluster-wide watch.
+  ...namespaceSetting(env.CHAKRATOR_NAMESPACE ?? ""),
   listen: { host, port: Number(portText) },
   auth,
   keepRevisions: int("CHAKRATOR_KEEP_REVISIONS", 10),
@@ -125,6 +135,7 @@ await runOperator({
   leaderElection: env.CHAKRATOR_LEADER_ELECTION ? env.CHAKRATOR_LEADER_ELECTION === "true" : inCluster,
   ...(env.CHAKRATOR_ADVERTISE_URL ? { advertiseUrl: env.CHAKRATOR_ADVERTISE_URL } : {}),
   ...relayService(env.CHAKRATOR_SERVICE ?? (inCluster ? "chakrator-editor" : "")),
+  ...(env.POD_NAME && env.POD_UID ? { pod: { name: env.POD_NAME, uid: env.POD_UID } } : {}),
   lease: {
     ...(env.CHAKRATOR_LEASE_NAMESPACE ? { namespace: env.CHAKRATOR_LEASE_NAMESPACE } : {}),
     ...(env.CHAKRATOR_LEASE_NAME ? { name: env.CHAKRATOR_LEASE_NAME } : {}),

@@ -32,6 +32,8 @@ export interface RunOptions {
   kubeConfig: KubeCredentials;
   log: LogBus;
   namespace?: string;
+  /** Allow-list of namespaces whose reconciler ConfigMaps count (without `namespace`). */
+  namespaces?: string[];
   listen: { host: string; port: number };
   auth: "off" | "token";
   keepRevisions?: number;
@@ -49,6 +51,8 @@ export interface RunOptions {
    * only from loopback addresses.
    */
   relayService?: { namespace?: string; name: string };
+  /** This replica's pod (downward API): its relay token is bound to it, so it dies with the pod. */
+  pod?: { name: string; uid: string };
   /** Lease location; default the pod's namespace (or "default") and "chakrator-leader". */
   lease?: { namespace?: string; name?: string; leaseMs?: number; renewDeadlineMs?: number; retryMs?: number };
   shutdownGraceMs?: number;
@@ -86,6 +90,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     kubeConfig: o.kubeConfig,
     log,
     ...(o.namespace !== undefined ? { namespace: o.namespace } : {}),
+    ...(o.namespaces !== undefined ? { namespaces: o.namespaces } : {}),
     keepRevisions: o.keepRevisions ?? 10,
     ...(o.impersonate !== undefined ? { impersonate: o.impersonate } : {}),
     ...(o.defaultServiceAccount !== undefined ? { defaultServiceAccount: o.defaultServiceAccount } : {}),
@@ -142,7 +147,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
   // audience-bound token, never the operator's credentials (telemetry/relay.ts).
   const leaseNamespace = o.lease?.namespace ?? podNamespace() ?? "default";
   const peers = new OperatorPeers(operator.client, o.relayService ? { namespace: o.relayService.namespace ?? leaseNamespace, name: o.relayService.name } : undefined);
-  const relayTokens = new RelayTokenSource(operator.client);
+  const relayTokens = new RelayTokenSource(operator.client, o.pod ? { pod: o.pod } : {});
   const relay = new LogRelay({ bus: log, refusal: (url) => peers.refusal(url), token: () => relayTokens.token(), onProblem: (message) => log.warn(message) });
   if (leaderElection) {
     elector = new LeaderElector({

@@ -3,8 +3,8 @@
 // when TokenReview (with that audience) says it is the leader's own ServiceAccount.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
-import { KubeApiError, KubeClient } from "./client.ts";
+import { eventually, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
+import { KubeApiError, KubeClient, type KubeObject } from "./client.ts";
 import { isRelayToken, RELAY_AUDIENCE, RelayTokenSource, relayPeer, serviceAccountOf, whoAmI } from "./tokens.ts";
 
 describe("relay tokens", () => {
@@ -79,5 +79,25 @@ describe("relay tokens", () => {
     const other = KubeClient.fromKubeConfig(kubeConfig(info, await requestToken("other")));
     clients.push(other);
     await assert.rejects(new RelayTokenSource(other).token(), (err: unknown) => err instanceof KubeApiError && err.status === 403 && /serviceaccounts\/token/.test(err.message));
+  });
+
+  it("binds the token to the pod when it has one: it stops working when the pod is deleted", async () => {
+    const pod = await admin.create<KubeObject>({
+      apiVersion: "v1", kind: "Pod",
+      metadata: { name: "operator-0", namespace: ns },
+      spec: { serviceAccountName: "relay-op", automountServiceAccountToken: false, containers: [{ name: "operator", image: "chakrator" }] },
+    });
+    const token = (await new RelayTokenSource(sa, { pod: { name: "operator-0", uid: pod.metadata.uid! } }).token())!;
+    const review = async () => (await admin.request<{ status: { authenticated?: boolean; user?: { extra?: Record<string, string[]> } } }>("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token, audiences: [RELAY_AUDIENCE] } },
+    })).status;
+    const live = await review();
+    assert.equal(live.authenticated, true);
+    assert.deepEqual(live.user?.extra?.["authentication.kubernetes.io/pod-name"], ["operator-0"]);
+    assert.deepEqual(await relayPeer(bearer(token), sa), { username: `system:serviceaccount:${ns}:relay-op` });
+    await admin.request("DELETE", `/api/v1/namespaces/${ns}/pods/operator-0`, { query: { gracePeriodSeconds: 0 } });
+    await eventually(async () => (await admin.get("v1", "Pod", "operator-0", ns)) === undefined, 10_000, "the pod gone");
+    // The API server caches authentications for a few seconds and reads pods from its informer.
+    await eventually(async () => (await review()).authenticated !== true, 30_000, "the deleted pod's token refused");
   });
 });

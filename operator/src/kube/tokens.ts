@@ -10,6 +10,9 @@
  * it with a TokenReview that names the same audience, and admits it only when the
  * reviewed user is the leader's own ServiceAccount.
  *
+ * In a pod (`POD_NAME`, `POD_UID` from the downward API) the token is also bound to the
+ * pod: the API server stops accepting it the moment the pod is deleted.
+ *
  * Who "own" is comes from SelfSubjectReview (what `kubectl auth whoami` asks), so it
  * works the same in a pod and with a kubeconfig that holds a ServiceAccount token.
  * When the operator is not a ServiceAccount (a person's kubeconfig, `npm start`),
@@ -46,11 +49,14 @@ export async function whoAmI(client: KubeClient): Promise<string> {
 /** Mints and renews the follower's relay token for the operator's own ServiceAccount. */
 export class RelayTokenSource {
   readonly #client: KubeClient;
+  readonly #pod: { name: string; uid: string } | undefined;
   #self: Promise<{ namespace: string; name: string } | undefined> | undefined;
   #token: { value: string; renewAt: number } | undefined;
 
-  constructor(client: KubeClient) {
+  /** With `pod`, tokens are bound to that pod (it must run as the operator's ServiceAccount). */
+  constructor(client: KubeClient, options: { pod?: { name: string; uid: string } } = {}) {
     this.#client = client;
+    this.#pod = options.pod;
   }
 
   /**
@@ -70,7 +76,11 @@ export class RelayTokenSource {
     if (!sa) return undefined;
     const r = await this.#client.request<{ status?: { token?: string; expirationTimestamp?: string } }>(
       "POST", `/api/v1/namespaces/${encodeURIComponent(sa.namespace)}/serviceaccounts/${encodeURIComponent(sa.name)}/token`,
-      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { audiences: [RELAY_AUDIENCE], expirationSeconds: RELAY_TOKEN_SECONDS } } },
+      { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: {
+        audiences: [RELAY_AUDIENCE],
+        expirationSeconds: RELAY_TOKEN_SECONDS,
+        ...(this.#pod ? { boundObjectRef: { kind: "Pod", apiVersion: "v1", name: this.#pod.name, uid: this.#pod.uid } } : {}),
+      } } },
     );
     const value = r.status?.token;
     if (!value) return undefined;
