@@ -19,6 +19,8 @@ export interface OperatorOptions {
   kubeConfig: KubeCredentials;
   /** Namespace whose reconciler ConfigMaps are watched; undefined for all. */
   namespace?: string;
+  /** Without `namespace`: only reconciler ConfigMaps in these namespaces count (an allow-list). */
+  namespaces?: string[];
   /** Revisions kept per reconciler. Default 10. */
   keepRevisions?: number;
   /**
@@ -141,6 +143,7 @@ export class Operator {
       onNotice: (n) => log.publishNotice(n),
     };
     if (o.namespace !== undefined) sourceOptions.namespace = o.namespace;
+    else if (o.namespaces !== undefined) sourceOptions.namespaces = o.namespaces;
     if (o.onSourceRejected) sourceOptions.onRejected = o.onSourceRejected;
     sources = new SourceManager(sourceOptions);
     sources.start();

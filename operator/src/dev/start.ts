@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ControlPlane } from "../../testenv/controlplane.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
+import { rbacObjects, rbacRules } from "../kube/rbac.ts";
 import { runOperator, type RunningOperator } from "../run.ts";
 import { isLoopbackHost } from "../server/origin.ts";
 import { LogBus, parseLogLevel, type LogRecord } from "../telemetry/log.ts";
@@ -101,15 +102,18 @@ const apply = (obj: KubeObject) => client.apply(obj, { fieldManager: "chakrator-
 try {
   for (const doc of parseAllDocuments(readFileSync(join(root, "manifests", "crd.yaml"), "utf8"))) await apply(doc.toJS() as KubeObject);
   for (let i = 0; i < 50 && !(await client.resource("example.com/v1", "MyResource").then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 200));
+  // The sample acts as its own ServiceAccount, granted exactly what `chakrator rbac` prints for it.
+  const rules = rbacRules({ group: "example.com", resource: "myresources", namespaced: true }, [{ group: "", resource: "configmaps", namespaced: true }], true);
+  for (const obj of rbacObjects({ name: "message-reconciler", namespace, serviceAccount: "message-reconciler", rules, clusterWide: false })) await apply(obj);
   await apply({
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: "message-reconciler", namespace, labels: { "chakrator.dev/reconciler": "true" } },
+    metadata: { name: "message-reconciler", namespace, labels: { "chakrator.dev/reconciler": "true" }, annotations: { "chakrator.dev/service-account": "message-reconciler" } },
     data: { "reconciler.ts": readFileSync(join(root, "samples", "01-message", "reconciler.ts"), "utf8") },
   });
   const sample = parseAllDocuments(readFileSync(join(root, "samples", "01-message", "resource.yaml"), "utf8"))[0]!.toJS() as KubeObject;
   await apply({ ...sample, metadata: { ...sample.metadata, namespace } });
-  say(`installed in namespace "${namespace}": CRD myresources.example.com, reconciler ConfigMap message-reconciler, MyResource ${sample.metadata.name}`);
+  say(`installed in namespace "${namespace}": CRD myresources.example.com, reconciler ConfigMap message-reconciler (acting as ServiceAccount message-reconciler, with its Role), MyResource ${sample.metadata.name}`);
 } catch (err: unknown) {
   say(`could not install the CRD and samples: ${err instanceof Error ? err.message : String(err)}`);
   say("the operator still starts; install manifests/crd.yaml yourself if you lack the rights");
@@ -134,6 +138,8 @@ try {
     kubeConfig,
     log,
     ...(reconcilerNamespace !== undefined ? { namespace: reconcilerNamespace } : {}),
+    // As in a cluster: each reconciler acts as its ConfigMap's ServiceAccount, not as you.
+    impersonate: process.env.CHAKRATOR_IMPERSONATE !== "false",
     listen,
     auth,
     handleSignals: false,

@@ -72,6 +72,8 @@ export interface SourceManagerOptions {
   log: (level: "debug" | "info" | "warn" | "error", message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
   /** Watch one namespace; undefined for all. */
   namespace?: string;
+  /** With `namespace` unset: take reconciler ConfigMaps from these namespaces only (an allow-list). */
+  namespaces?: readonly string[];
   /** Revisions kept per reconciler. */
   keep: number;
   /** ServiceAccount of a reconciler ConfigMap without the annotation (in its namespace). Default "default". */
@@ -144,6 +146,8 @@ export class SourceManager {
   }
 
   #onEvent(type: "add" | "update" | "delete", cm: ConfigMap): void {
+    const allowed = this.#o.namespaces;
+    if (allowed !== undefined && allowed.length > 0 && !allowed.includes(cm.metadata.namespace ?? "")) return;
     const key = objectKey(cm.metadata.namespace, cm.metadata.name);
     if (type !== "delete") {
       const managers = (cm.metadata.managedFields ?? []) as Array<{ manager?: string; time?: string }>;
