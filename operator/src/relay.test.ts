@@ -97,6 +97,8 @@ describe("the log relay with a Lease someone else wrote", () => {
     // its own would be accepted, and anything the API server refuses is refused for the token alone.
     await admin.create({ apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "chakrator", namespace: ns } });
     await admin.apply({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name: `${ns}-admin` }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" }, subjects: [{ kind: "ServiceAccount", name: "chakrator", namespace: ns }] }, { fieldManager: "tests", force: true });
+    // Reconcilers act as their own ServiceAccount (here the namespace's default): let it reconcile in this namespace.
+    await admin.create({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "reconciler", namespace: ns }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" }, subjects: [{ kind: "ServiceAccount", name: "default", namespace: ns }] });
     saToken = (await admin.request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${ns}/serviceaccounts/chakrator/token`, {
       body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 3600 } },
     })).status.token;
