@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { eventually, freePort, installCrds, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../testenv/index.ts";
+import { eventually, freePort, grantNamespace, installCrds, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../testenv/index.ts";
 import WebSocket from "ws";
 import { KubeClient, type KubeObject } from "./kube/client.ts";
 
@@ -105,6 +105,8 @@ describe("operator process life cycle", () => {
     info = await testCluster();
     await installCrds(info);
     ns = await testNamespace(info, "lifecycle");
+    // The operator binary impersonates each reconciler's ServiceAccount (here: default).
+    await grantNamespace(info, ns);
     client = KubeClient.fromKubeConfig(kubeConfig(info));
     await putSource(markedSource());
   });

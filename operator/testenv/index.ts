@@ -58,6 +58,26 @@ export async function testNamespace(info: ControlPlaneInfo, prefix: string): Pro
   return name;
 }
 
+/**
+ * Lets ServiceAccount `serviceAccount` of `namespace` do anything in that namespace and
+ * nothing elsewhere (a RoleBinding to cluster-admin): for tests whose reconcilers act as
+ * their ServiceAccount (impersonation) but are not about RBAC. No controller manager
+ * runs here, so the ServiceAccount object itself need not exist: RBAC binds the name.
+ */
+export async function grantNamespace(info: ControlPlaneInfo, namespace: string, serviceAccount = "default"): Promise<void> {
+  const client = KubeClient.fromKubeConfig(kubeConfig(info));
+  try {
+    await client.apply({
+      apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding",
+      metadata: { name: `test-${serviceAccount}-admin`, namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "cluster-admin" },
+      subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace }],
+    } as KubeObject, { fieldManager: "chakrator-tests", force: true });
+  } finally {
+    client.close();
+  }
+}
+
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, what = "condition"): Promise<T> {
   const deadline = Date.now() + timeoutMs;

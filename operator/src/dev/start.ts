@@ -113,7 +113,8 @@ try {
   });
   const sample = parseAllDocuments(readFileSync(join(root, "samples", "01-message", "resource.yaml"), "utf8"))[0]!.toJS() as KubeObject;
   await apply({ ...sample, metadata: { ...sample.metadata, namespace } });
-  say(`installed in namespace "${namespace}": CRD myresources.example.com, reconciler ConfigMap message-reconciler (acting as ServiceAccount message-reconciler, with its Role), MyResource ${sample.metadata.name}`);
+  say(`installed in namespace "${namespace}": CRD myresources.example.com, reconciler ConfigMap message-reconciler, MyResource ${sample.metadata.name}`);
+  say(`the reconciler acts as ServiceAccount message-reconciler, with the Role chakrator rbac prints for it`);
 } catch (err: unknown) {
   say(`could not install the CRD and samples: ${err instanceof Error ? err.message : String(err)}`);
   say("the operator still starts; install manifests/crd.yaml yourself if you lack the rights");
