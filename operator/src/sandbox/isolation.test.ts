@@ -94,6 +94,28 @@ test("a revision that crashes its host on every call is quarantined after 3 stri
   }
 });
 
+test("after a quarantine, one call is let through: if it fails again, the next quarantine is twice as long", async () => {
+  const events: FleetEvent[] = [];
+  const fleet = new SandboxFleet({ onEvent: (e) => events.push(e), quarantineBaseMs: 500 });
+  try {
+    const grow = "const keep = []; for (;;) keep.push(new Array(64 * 1024).fill(1));";
+    await fleet.load({ ...hostileRevision("again@1", grow, { timeoutMs: 20_000, memoryMb: 256, hostMemoryMb: 140 }), host: "ns/again" });
+    for (let strike = 1; strike <= 3; strike++) await assert.rejects(fleet.call("again@1", "reconcile", resource("hostile"), fakeBridge()), HostMemoryLimitError);
+    await assert.rejects(fleet.call("again@1", "reconcile", resource("hostile"), fakeBridge()), QuarantinedError);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Probation: this call runs, fails, and quarantines again at once, for twice as long.
+    await assert.rejects(fleet.call("again@1", "reconcile", resource("hostile"), fakeBridge()), HostMemoryLimitError);
+    await assert.rejects(fleet.call("again@1", "reconcile", resource("hostile"), fakeBridge()), QuarantinedError);
+    const quarantines = events.flatMap((e) => (e.type === "revision-quarantined" ? [[e.count, e.durationMs]] : []));
+    assert.deepEqual(quarantines, [[1, 500], [2, 1000]]);
+    // A call that succeeds after the quarantine ends it for good.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.deepEqual(await fleet.call("again@1", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } });
+  } finally {
+    await fleet.close();
+  }
+});
+
 test("bridge budgets are cut inside the isolate: a million ctx.log calls cost the host one dropped count", async () => {
   const events: FleetEvent[] = [];
   const fleet = new SandboxFleet({ onEvent: (e) => events.push(e) });

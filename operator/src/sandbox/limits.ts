@@ -17,6 +17,7 @@ export interface ResolvedOptions {
   heartbeatTimeoutMs: number;
   quarantineStrikes: number;
   quarantineWindowMs: number;
+  quarantineBaseMs: number;
   hostExecArgv: string[];
   hostNice: number;
   onEvent: (event: SandboxEvent) => void;
@@ -33,6 +34,7 @@ export const DEFAULTS = {
   heartbeatTimeoutMs: 5000,
   quarantineStrikes: 3,
   quarantineWindowMs: 5 * 60_000,
+  quarantineBaseMs: 60_000,
 } as const;
 
 /**
@@ -75,6 +77,7 @@ export function resolveOptions(options: SandboxOptions): ResolvedOptions {
     heartbeatTimeoutMs: Math.max(200, positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs)),
     quarantineStrikes: Math.max(1, Math.floor(positive("quarantineStrikes", options.quarantineStrikes, DEFAULTS.quarantineStrikes))),
     quarantineWindowMs: positive("quarantineWindowMs", options.quarantineWindowMs, DEFAULTS.quarantineWindowMs),
+    quarantineBaseMs: positive("quarantineBaseMs", options.quarantineBaseMs, DEFAULTS.quarantineBaseMs),
     hostExecArgv: [...(options.hostExecArgv ?? [])],
     hostNice: Math.min(19, Math.max(0, Math.round(options.hostNice ?? 10))),
     onEvent: (event) => {

@@ -49,7 +49,6 @@ const BACKSTOP_MARGIN_MS = 2000;
 const LOAD_MARGIN_MS = 10_000;
 const HEALTHY_AFTER_MS = 30_000;
 const BACKOFF_MS = [0, 250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000] as const;
-const QUARANTINE_BASE_MS = 60_000;
 const QUARANTINE_MAX_MS = 15 * 60_000;
 
 interface CallMeta {
@@ -480,8 +479,9 @@ export class Sandbox {
     const now = Date.now();
     q.strikes = [...q.strikes.filter((at) => now - at < this.options.quarantineWindowMs), now];
     q.lastCause = cause;
-    if (q.strikes.length < this.options.quarantineStrikes) return;
-    const durationMs = Math.min(QUARANTINE_MAX_MS, QUARANTINE_BASE_MS * 2 ** q.count);
+    // On probation (quarantined before, no success since), one more failure is enough.
+    if (q.strikes.length < this.options.quarantineStrikes && q.count === 0) return;
+    const durationMs = Math.min(QUARANTINE_MAX_MS, this.options.quarantineBaseMs * 2 ** q.count);
     q.count++;
     q.strikes = [];
     q.until = now + durationMs;

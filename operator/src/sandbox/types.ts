@@ -36,6 +36,8 @@ export interface SandboxOptions {
   quarantineStrikes?: number;
   /** ... within this window (ms). Default 5 min. */
   quarantineWindowMs?: number;
+  /** The first quarantine's length (ms); each further one doubles it, up to 15 min. Default 1 min. */
+  quarantineBaseMs?: number;
   /** Extra Node flags for host processes (V8 heap tuning). */
   hostExecArgv?: string[];
   /** Niceness of host processes (0-19): they yield the CPU to the operator. Default 10. */
