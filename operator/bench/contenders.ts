@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sampleSource } from "../testenv/index.ts";
 import type { KubeClient } from "../src/kube/client.ts";
-import { scrape } from "./crpeer.ts";
+import { killOnExit, scrape } from "./crpeer.ts";
 
 /** kube-apiserver flags that write the audit log of our writes to `<dir>/audit.log`. */
 export function auditArgs(dir: string): { args: string[]; log: string } {
@@ -148,7 +148,8 @@ export interface ChakratorProcess {
 
 /**
  * Starts `node operator/src/main.ts` for reconcilers in `namespace`, as the image runs
- * it (NODE_OPTIONS from the Containerfile, inherited by the sandbox host and compiler).
+ * it (NODE_OPTIONS from the Containerfile, inherited by the sandbox host and compiler),
+ * except for impersonation (CHAKRATOR_IMPERSONATE=false, see below).
  */
 export function startChakrator(o: { kubeconfig: string; namespace: string; port: number; workers: number; env?: Record<string, string> }): ChakratorProcess {
   // CHAKRATOR_BENCH_MAIN: another checkout's main.ts, to compare before and after a change.
@@ -162,10 +163,16 @@ export function startChakrator(o: { kubeconfig: string; namespace: string; port:
       CHAKRATOR_LISTEN: `127.0.0.1:${o.port}`,
       CHAKRATOR_LOG_LEVEL: "warn",
       CHAKRATOR_WORKERS: String(o.workers),
+      // Reconcile with the operator's own (admin) credentials, as the peer does; with
+      // impersonation every request would also carry Impersonate-User and cost the API
+      // server an extra authorization check, and each namespace's ServiceAccount would
+      // need a grant.
+      CHAKRATOR_IMPERSONATE: "false",
       ...o.env,
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
+  killOnExit(child);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   const metric = (name: string) => scrape(`http://127.0.0.1:${o.port}/metrics`, name);
   return {

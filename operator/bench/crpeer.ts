@@ -82,6 +82,7 @@ export function startPeer(bin: string, o: PeerOptions): Peer {
   child.stderr!.on("data", (d: Buffer) => {
     for (const line of d.toString().split("\n")) if (line.includes('"level":"error"')) console.error(`crpeer: ${line}`);
   });
+  killOnExit(child);
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return {
     process: child,
@@ -91,6 +92,22 @@ export function startPeer(bin: string, o: PeerOptions): Peer {
       await exited;
     },
   };
+}
+
+const contenders = new Set<ChildProcess>();
+let hooked = false;
+/**
+ * Kills `child` when the benchmark exits, also on Ctrl-C or SIGTERM (which otherwise end
+ * Node without 'exit' handlers and would orphan a contender, whose own children its
+ * reaper then ends).
+ */
+export function killOnExit(child: ChildProcess): void {
+  contenders.add(child);
+  child.once("exit", () => contenders.delete(child));
+  if (hooked) return;
+  hooked = true;
+  process.once("exit", () => { for (const c of contenders) c.kill("SIGKILL"); });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
 }
 
 /** Sums the samples of one metric family from a Prometheus text endpoint (0 when unreachable). */

@@ -171,4 +171,6 @@ try {
 } finally {
   await cp.stop();
   rmSync(workDir, { recursive: true, force: true });
+  // After a failure the watcher and contender may still hold the event loop.
+  process.exit(process.exitCode === undefined ? 0 : Number(process.exitCode));
 }
