@@ -160,7 +160,7 @@ try {
   console.log(`--- means over ${REPS} repetition(s): total RSS of each contender's processes (targets for Chakrator: empty <= 150 MiB, ${N} resources <= 250 MiB)`);
   for (const who of order) console.log(`${who.padEnd(12)} empty ${mean(who, (x) => x.empty).toFixed(0).padStart(4)} MiB | with ${N} resources + children ${mean(who, (x) => x.full).toFixed(0).padStart(4)} MiB`);
   for (const peer of ["cr-defaults", "cr-filtered"] as const) {
-    if (!order.includes(peer) || !order.includes("chakrator")) continue;
+    if (!order.includes(peer) || !order.includes("chakrator") || N === 0) continue;
     console.log(`ratio        chakrator/${peer}: empty ${(mean("chakrator", (x) => x.empty) / mean(peer, (x) => x.empty)).toFixed(1)}x, full ${(mean("chakrator", (x) => x.full) / mean(peer, (x) => x.full)).toFixed(1)}x, growth ${((mean("chakrator", (x) => x.full - x.empty)) / mean(peer, (x) => x.full - x.empty)).toFixed(2)}x`);
   }
   watcher.stop();
