@@ -4,10 +4,14 @@
  *
  * Per accepted revision that exports either, `activate` loads an *admission copy* of
  * the revision into the reconciler's sandbox host: the same modules under the id
- * `<revision id>#admission-<ms>`, with the admission time limit (annotation
+ * `<revision id>#admission-<ms>-<i>`, with the admission time limit (annotation
  * `chakrator.dev/admission-timeout-ms`, default 1000, always under the webhook's
- * timeoutSeconds). The copy has its own isolates and its own queue, so an admission
- * call never waits behind reconciles, and a slow admission call never delays one.
+ * timeoutSeconds). The copies have their own isolates and their own queues, so an
+ * admission call never waits behind reconciles, and a slow admission call never delays
+ * one. There are `ADMISSION_COPIES` of them (each up to the sandbox's pool size of
+ * isolates, built on demand), taken in turn: under many concurrent requests an
+ * admission call's time is mostly the trip to the sandbox host and back, and more calls
+ * in flight overlap those trips instead of queueing behind two.
  * The target is swapped before `activate` returns, so the next request after a
  * revision is accepted is answered by it.
  *
@@ -41,6 +45,9 @@ export const admissionLimitAnnotation = "chakrator.dev/admission-timeout-ms";
 
 export const ADMISSION_DEFAULTS = { failurePolicy: "Fail" as FailurePolicy, timeoutSeconds: 3, limitMs: 1000 };
 
+/** Admission copies loaded per revision (see the module comment). */
+export const ADMISSION_COPIES = 4;
+
 export interface AdmissionOptions {
   /** Where the webhook listens. */
   listen: { host: string; port: number };
@@ -72,8 +79,8 @@ export interface AdmissionDeps {
 interface Entry {
   rev: AcceptedRevision;
   target: AdmissionTarget;
-  /** The admission copy's sandbox id, when one is loaded (else the target uses the revision itself). */
-  copy: string | undefined;
+  /** The admission copies' sandbox ids, when loaded (else the target uses the revision itself). */
+  copies: string[];
 }
 
 /** The parts of a started operator admission uses. */
@@ -131,6 +138,7 @@ export class Admission {
   #leading = false;
   #writes: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
   #stopped = false;
 
   private constructor(d: AdmissionDeps, o: AdmissionOptions, server: WebhookServer, certs: CertificateStore, tls: TlsMaterial) {
@@ -224,7 +232,7 @@ export class Admission {
     return this.#inOrder(reconciler, async () => {
       const entry = this.#entries.get(reconciler);
       this.#entries.delete(reconciler);
-      if (entry?.copy) await this.#d.sandbox.unload(entry.copy);
+      for (const copy of entry?.copies ?? []) await this.#d.sandbox.unload(copy);
       if (this.#leading) await this.#write(() => this.#configs.remove(reconciler), reconciler);
     });
   }
@@ -241,9 +249,17 @@ export class Admission {
     await this.#writes;
   }
 
+  /**
+   * Stops serving and writing. Waits (up to 5 s) for a refresh and queued writes in
+   * progress, so that nothing uses the operator's client after it is closed.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)));
+    await Promise.race([Promise.all([this.#refreshing, this.settled()]), cap]);
+    clearTimeout(timer);
     await this.#server.close();
   }
 
@@ -252,42 +268,44 @@ export class Admission {
     const previous = this.#entries.get(key);
     if (!rev.loaded.hasValidate && !rev.loaded.hasMutate) {
       this.#entries.delete(key);
-      if (previous?.copy) void this.#d.sandbox.unload(previous.copy);
+      for (const copy of previous?.copies ?? []) void this.#d.sandbox.unload(copy);
       if (this.#leading && previous) await this.#write(() => this.#configs.remove(key), key);
       return;
     }
     const [ns, name] = key.split("/") as [string, string];
     const cm = this.#d.configMap(ns, name);
     const settings = this.#settings(cm, key, rev.number);
-    const copyId = `${rev.sandboxId}#admission-${settings.limitMs}`;
-    let copy: string | undefined;
-    if (previous?.rev === rev && previous.copy === copyId) {
-      copy = copyId;
+    const copyIds = Array.from({ length: ADMISSION_COPIES }, (_, i) => `${rev.sandboxId}#admission-${settings.limitMs}-${i}`);
+    let copies: string[] = [];
+    if (previous?.rev === rev && previous.copies.join() === copyIds.join()) {
+      copies = copyIds;
     } else {
       // The source manager keeps no modules: compile the ConfigMap again (warm, ~20 ms) and
       // use it only if it is this revision's source. If it moved on meanwhile, the next
       // revision comes here soon; until then admission runs in the revision's own isolates.
       const compiled = cm ? await this.#d.compiler.compile((cm["data"] ?? {}) as Record<string, string>) : undefined;
       if (compiled?.ok && compiled.hash === rev.hash) {
-        const source = { id: copyId, modules: compiled.modules, entry: compiled.entry, limits: { timeoutMs: settings.limitMs, memoryMb: rev.loaded.limits.memoryMb }, host: key };
-        await this.#d.sandbox.load(source);
-        copy = copyId;
+        for (const id of copyIds) {
+          const source = { id, modules: compiled.modules, entry: compiled.entry, limits: { timeoutMs: settings.limitMs, memoryMb: rev.loaded.limits.memoryMb }, host: key };
+          await this.#d.sandbox.load(source);
+        }
+        copies = copyIds;
       } else if (settingsOnly && previous?.rev === rev) {
-        copy = previous.copy;
+        copies = previous.copies;
       }
     }
     const target: AdmissionTarget = {
       reconciler: key,
       number: rev.number,
-      sandboxId: copy ?? rev.sandboxId,
+      sandboxIds: copies.length > 0 ? copies : [rev.sandboxId],
       for: rev.loaded.for,
       hasValidate: rev.loaded.hasValidate === true,
       hasMutate: rev.loaded.hasMutate === true,
       failurePolicy: settings.failurePolicy,
       timeoutSeconds: settings.timeoutSeconds,
     };
-    this.#entries.set(key, { rev, target, copy });
-    if (previous?.copy && previous.copy !== copy) void this.#d.sandbox.unload(previous.copy);
+    this.#entries.set(key, { rev, target, copies });
+    for (const copy of previous?.copies ?? []) if (!copies.includes(copy)) void this.#d.sandbox.unload(copy);
     if (this.#leading) await this.#write(() => this.#configs.apply(target, rev.namespace, this.#tls.caBundle), key);
   }
 
@@ -332,6 +350,7 @@ export class Admission {
 
   /** Serializes the work of one reconciler. */
   #inOrder(key: string, work: () => Promise<void>): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     const next = (this.#serial.get(key) ?? Promise.resolve()).then(work).catch((err: unknown) => {
       this.#d.log.log("error", `admission: ${err instanceof Error ? err.message : String(err)}`, { reconciler: key });
     });
@@ -344,7 +363,7 @@ export class Admission {
 
   /** Queues a configuration write (one at a time); a failure is logged and retried at the next refresh. */
   #write(work: () => Promise<unknown>, reconciler?: string): Promise<void> {
-    const next = this.#writes.then(work).then(() => {}, (err: unknown) => {
+    const next = this.#writes.then(() => (this.#stopped ? undefined : work())).then(() => {}, (err: unknown) => {
       this.#d.log.log("warn", `could not write webhook configuration: ${err instanceof Error ? err.message : String(err)}; retrying at the next refresh`, reconciler ? { reconciler } : undefined);
     });
     this.#writes = next;
@@ -352,12 +371,17 @@ export class Admission {
   }
 
   /** Every replica: pick up a renewed certificate. Leader: rotate when due, rewrite configurations, prune. */
-  async #refresh(): Promise<void> {
-    if (this.#stopped) return;
+  #refresh(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    this.#refreshing ??= this.#refreshNow().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refreshNow(): Promise<void> {
     try {
       const stored = await this.#certs.read();
       if (stored && stored.resourceVersion !== this.#tls.resourceVersion) this.#serve(stored);
-      if (!this.#leading) return;
+      if (!this.#leading || this.#stopped) return;
       const rotated = await this.#certs.rotate(this.#tls, async (caBundle) => {
         this.#tls = { ...this.#tls, caBundle };
         await this.#publishAll();

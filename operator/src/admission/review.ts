@@ -51,8 +51,8 @@ export type AdmissionOutcome = "allowed" | "denied" | "mutated" | "failed-denied
 export interface AdmissionTarget {
   reconciler: string;
   number: number;
-  /** The sandbox id of the revision's admission copy. */
-  sandboxId: string;
+  /** The sandbox ids of the revision's admission copies; calls take them in turn. */
+  sandboxIds: string[];
   for: KindRef;
   hasValidate: boolean;
   hasMutate: boolean;
@@ -70,6 +70,8 @@ export interface ReviewDeps {
   onFailure(target: AdmissionTarget, method: AdmissionMethod, message: string): void;
   onOutcome(target: AdmissionTarget | undefined, method: AdmissionMethod, outcome: AdmissionOutcome, seconds: number): void;
 }
+
+let turn = 0;
 
 /** Time kept back from timeoutSeconds for the answer's way back. */
 const ANSWER_MARGIN_MS = 250;
@@ -100,6 +102,7 @@ export async function review(deps: ReviewDeps, method: AdmissionMethod, target: 
   };
   const signal = AbortSignal.timeout(Math.max(100, target.timeoutSeconds * 1000 - ANSWER_MARGIN_MS));
   const bridge = deps.bridge(target, object);
+  const sandboxId = target.sandboxIds[turn++ % target.sandboxIds.length]!;
   const fail = (detail: string): ReviewResponse => {
     const message = `${target.reconciler} revision ${target.number}: ${detail}`;
     deps.onFailure(target, method, message);
@@ -109,13 +112,13 @@ export async function review(deps: ReviewDeps, method: AdmissionMethod, target: 
   };
   try {
     if (method === "validate") {
-      const result = await deps.sandbox.call(target.sandboxId, "validate", input, bridge, { signal });
+      const result = await deps.sandbox.call(sandboxId, "validate", input, bridge, { signal });
       const warnings = result.warnings && result.warnings.length > 0 ? { warnings: result.warnings } : {};
       return result.allowed
         ? answer("allowed", { allowed: true, ...warnings })
         : answer("denied", { allowed: false, status: { code: 403, reason: "Forbidden", message: result.message }, ...warnings });
     }
-    const mutated = await deps.sandbox.call(target.sandboxId, "mutate", input, bridge, { signal });
+    const mutated = await deps.sandbox.call(sandboxId, "mutate", input, bridge, { signal });
     const changed = protectedChange(object, mutated);
     if (changed !== undefined) return fail(`mutate may not change ${changed}`);
     const patch = jsonPatch(object, mutated);
