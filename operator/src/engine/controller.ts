@@ -102,6 +102,8 @@ export class Controller {
   #resync: NodeJS.Timeout | undefined;
   #stopping = false;
   readonly #echoes = new Set<string>();
+  /** Objects with a write of ours in flight: kind/namespace/name -> settles when it ends. */
+  readonly #writing = new Map<string, Promise<void>>();
   #started = false;
   #markStopped!: () => void;
   readonly #stopped = new Promise<void>((r) => { this.#markStopped = r; });
@@ -159,9 +161,13 @@ export class Controller {
       apiVersion: rev.for.apiVersion,
       kind: rev.for.kind,
       onEvent: (type, obj, old) => {
-        if (type !== "delete" && this.#isEcho(obj)) return;
-        if (type === "update" && old && !worthReconciling(old, obj)) return;
-        this.#queue.add(objectKey(obj.metadata.namespace, obj.metadata.name));
+        const enqueue = () => this.#queue.add(objectKey(obj.metadata.namespace, obj.metadata.name));
+        if (type === "delete") enqueue();
+        // The echo check comes first: it also forgets the echo, whatever follows.
+        else this.#unlessEcho(obj, () => {
+          if (type === "update" && old && !worthReconciling(old, obj)) return;
+          enqueue();
+        });
       },
       onRestart: restart(rev.for.kind),
       onError: onError(rev.for.kind),
@@ -175,8 +181,8 @@ export class Controller {
         labelSelector: ownerLabel,
         indexLabel: ownerLabel,
         onEvent: (type, obj) => {
-          if (type !== "delete" && this.#isEcho(obj)) return;
-          this.#enqueueOwner(obj);
+          if (type === "delete") this.#enqueueOwner(obj);
+          else this.#unlessEcho(obj, () => this.#enqueueOwner(obj));
         },
         onRestart: restart(kind.kind),
         onError: onError(kind.kind),
@@ -237,6 +243,39 @@ export class Controller {
 
   #isEcho(obj: KubeObject): boolean {
     return this.#echoes.delete(`${obj.kind}/${obj.metadata.namespace ?? ""}/${obj.metadata.name}@${obj.metadata.resourceVersion}`);
+  }
+
+  /**
+   * Runs `then` unless `obj` is the echo of our own write. The watch may deliver that
+   * echo before the write's response arrives (measured: ~30% of first applies), when
+   * its resourceVersion is not known yet; so an event for an object with a write in
+   * flight waits for that write to finish, then is judged (as controller-runtime users
+   * do by waiting for the in-flight write).
+   */
+  #unlessEcho(obj: KubeObject, then: () => void): void {
+    const pending = this.#writing.get(objectId(obj));
+    if (pending === undefined) {
+      if (!this.#isEcho(obj)) then();
+      return;
+    }
+    void pending.then(() => {
+      if (!this.#isEcho(obj)) then();
+    });
+  }
+
+  /** One write of ours to an object: tracked while in flight (see `#unlessEcho`), its result remembered as an echo. */
+  async #write<T extends KubeObject>(target: { kind: string; metadata: { name: string; namespace?: string } }, write: () => Promise<T>): Promise<T> {
+    const id = objectId(target);
+    const running = write();
+    const settled = running.then(() => {}, () => {});
+    this.#writing.set(id, settled);
+    try {
+      const obj = await running;
+      this.#wrote(obj);
+      return obj;
+    } finally {
+      if (this.#writing.get(id) === settled) this.#writing.delete(id);
+    }
   }
 
   #enqueueOwner(child: KubeObject): void {
@@ -353,7 +392,7 @@ export class Controller {
     }));
     await Promise.all(todo.map(async (d) => {
       try {
-        this.#wrote(await this.#deps.client.apply(d, { fieldManager, force: true }));
+        await this.#write(d, () => this.#deps.client.apply(d, { fieldManager, force: true }));
       } catch (err: unknown) {
         throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describe(err, this.#deps.client)}`, { cause: err });
       }
@@ -381,7 +420,7 @@ export class Controller {
   async #writeStatus(res: KubeObject, userStatus: Record<string, unknown> | undefined, ready: ReadyCondition): Promise<void> {
     const patch = statusPatch(res, userStatus, ready, new Date());
     if (!patch) return;
-    this.#wrote(await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status"));
+    await this.#write(res, () => this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, patch, "merge", "status"));
   }
 
   async #fail(res: KubeObject, rev: ActiveRevision, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
@@ -409,9 +448,7 @@ export class Controller {
   async #addFinalizer(res: KubeObject): Promise<KubeObject> {
     const ops: unknown[] = [{ op: "test", path: "/metadata/resourceVersion", value: res.metadata.resourceVersion }];
     ops.push(res.metadata.finalizers ? { op: "add", path: "/metadata/finalizers/-", value: finalizerName } : { op: "add", path: "/metadata/finalizers", value: [finalizerName] });
-    const updated = await this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, ops, "json");
-    this.#wrote(updated);
-    return updated;
+    return this.#write(res, () => this.#deps.client.patch(res.apiVersion, res.kind, res.metadata.name, res.metadata.namespace, ops, "json"));
   }
 
   /** Removes the finalizer; on a conflict, retries on a fresh read. */
@@ -453,6 +490,10 @@ export class Controller {
 /** A child could not be applied (RBAC, validation, conflict). */
 export class ApplyError extends Error {
   override name = "ApplyError";
+}
+
+function objectId(obj: { kind: string; metadata: { name: string; namespace?: string | undefined } }): string {
+  return `${obj.kind}/${obj.metadata.namespace ?? ""}/${obj.metadata.name}`;
 }
 
 function splitKey(key: string): [string | undefined, string] {

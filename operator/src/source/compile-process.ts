@@ -74,7 +74,9 @@ export class CompilerProcess implements Compiler {
 
   constructor(options: { timeoutMs?: number; idleMs?: number; maxRssMb?: number } = {}) {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.#idleMs = options.idleMs ?? 5 * 60_000;
+    // A minute, not longer: the warm compiler is the largest of the operator's processes
+    // (~170 MiB), and a cold start costs about half a second once per editing session.
+    this.#idleMs = options.idleMs ?? 60_000;
     this.#maxRssBytes = (options.maxRssMb ?? 1024) * 1024 * 1024;
   }
 
