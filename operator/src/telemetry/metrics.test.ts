@@ -165,6 +165,7 @@ test("operator metrics: every family declared, queue hooks feed them, forgetReco
       chakrator_active_revision: "GAUGE",
       chakrator_revisions_accepted_total: "COUNTER",
       chakrator_revisions_rejected_total: "COUNTER",
+      chakrator_revisions_quarantined_total: "COUNTER",
       chakrator_sandbox_timeouts_total: "COUNTER",
       chakrator_sandbox_memory_limit_total: "COUNTER",
       chakrator_sandbox_host_restarts_total: "COUNTER",

@@ -400,7 +400,7 @@ export function createOperatorMetrics(registry: Registry, options: OperatorMetri
   let close = () => {};
   if (options.processMetrics ?? true) close = declareProcessMetrics(registry);
 
-  const perReconciler = [reconciles, reconcileDuration, queueDepth, queueAdds, queueWait, queueWorkDuration, queueRetries, activeRevision, revisionsAccepted, revisionsRejected, sandboxTimeouts, sandboxMemoryLimit];
+  const perReconciler = [reconciles, reconcileDuration, queueDepth, queueAdds, queueWait, queueWorkDuration, queueRetries, activeRevision, revisionsAccepted, revisionsRejected, revisionsQuarantined, sandboxTimeouts, sandboxMemoryLimit];
   return {
     reconciles, reconcileDuration, queueDepth, queueAdds, queueWait, queueWorkDuration, queueRetries, activeRevision,
     revisionsAccepted, revisionsRejected, sandboxTimeouts, sandboxMemoryLimit, sandboxHostRestarts, revisionsQuarantined, watchRestarts, leader,
