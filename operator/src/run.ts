@@ -141,7 +141,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     },
   }, o.listen);
   log.info(`editor at ${server.url} (auth ${o.auth === "off" ? "off: loopback only" : "by Kubernetes bearer token"})`);
-  const admission = o.admission ? await startAdmission(operator, o.admission, admissionGate, registry) : undefined;
+  const admission = o.admission ? await startAdmission(operator, { ...o.admission, impersonate: o.impersonate ?? false }, admissionGate, registry) : undefined;
 
   // Followers check the Lease's address against the operator's own pods and send an
   // audience-bound token, never the operator's credentials (telemetry/relay.ts).

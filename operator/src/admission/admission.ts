@@ -60,6 +60,11 @@ export interface AdmissionOptions {
   /** Certificate refresh (and, on the leader, rotation check) period. Default 60 s. */
   refreshMs?: number;
   certificates?: Omit<CertificateOptions, "hosts">;
+  /**
+   * Reads that miss the caches (a follower runs no controllers) go to the API server as
+   * the revision's ServiceAccount, as the engine's do, instead of as the operator.
+   */
+  impersonate?: boolean;
   onOutcome?: (reconciler: string, method: AdmissionMethod, outcome: AdmissionOutcome, seconds: number) => void;
 }
 
@@ -97,11 +102,17 @@ export interface OperatorParts {
  * ctx.get/list of admission calls: from the reconciler's caches where this replica runs
  * its controller (the leader), else from the API server; only declared kinds either way.
  */
-function readerFor(parts: OperatorParts, reconciler: string, rev: () => AcceptedRevision | undefined): Pick<HostBridge, "get" | "list"> {
+function readerFor(parts: OperatorParts, reconciler: string, rev: () => AcceptedRevision | undefined, impersonate: boolean): Pick<HostBridge, "get" | "list"> {
   const declared = (kind: { apiVersion: string; kind: string }) => {
     const loaded = rev()?.loaded;
     const ok = loaded !== undefined && [loaded.for, ...loaded.owns].some((k) => k.apiVersion === kind?.apiVersion && k.kind === kind?.kind);
     if (!ok) throw new Error(`ctx.get/list: kind ${kind?.apiVersion}/${kind?.kind} is not declared in for or owns`);
+  };
+  const api = () => {
+    const account = rev()?.serviceAccount;
+    if (!impersonate || !account) return parts.client;
+    const [namespace, name] = account.split("/") as [string, string];
+    return parts.client.impersonating(`system:serviceaccount:${namespace}:${name}`, []);
   };
   const cache = (kind: { apiVersion: string; kind: string }) => {
     const controller = parts.engine.controller(reconciler);
@@ -112,14 +123,14 @@ function readerFor(parts: OperatorParts, reconciler: string, rev: () => Accepted
       declared(kind);
       const informer = cache(kind);
       if (informer) return informer.get(namespace, name) as Resource | undefined;
-      return (await parts.client.get(kind.apiVersion, kind.kind, name, namespace)) as Resource | undefined;
+      return (await api().get(kind.apiVersion, kind.kind, name, namespace)) as Resource | undefined;
     },
     list: async (kind, options) => {
       declared(kind);
       const informer = cache(kind);
       if (informer) return informer.list(options?.namespace, options?.labels) as Resource[];
       const selector = Object.entries(options?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
-      const list = await parts.client.list(kind.apiVersion, kind.kind, { ...(options?.namespace ? { namespace: options.namespace } : {}), ...(selector ? { labelSelector: selector } : {}) });
+      const list = await api().list(kind.apiVersion, kind.kind, { ...(options?.namespace ? { namespace: options.namespace } : {}), ...(selector ? { labelSelector: selector } : {}) });
       return list.items as Resource[];
     },
   };
@@ -162,7 +173,7 @@ export class Admission {
       events,
       log: parts.log,
       configMap: (ns, n) => parts.sources.configMap(ns, n),
-      reader: (reconciler) => readerFor(parts, reconciler, () => self?.revision(reconciler)),
+      reader: (reconciler) => readerFor(parts, reconciler, () => self?.revision(reconciler), o.impersonate ?? false),
     }, o).then((admission) => (self = admission));
   }
 
