@@ -97,4 +97,11 @@ export default {
     const obj = await admin.get<Obj>(app.apiVersion, app.kind, "a1", ns);
     assert.equal(obj?.status?.seen, true);
   });
+
+  it("never writes a child into another namespace, even with the grant", async () => {
+    await put({ "reconciler.ts": reconciler(`{ apiVersion: "v1", kind: "ConfigMap" }`, `{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "escape", namespace: "${other}" }, data: { a: "b" } }`) }, { "chakrator.dev/service-account": "team-bot" });
+    await eventually(async () => (await ready("a1"))?.reason === "InvalidChild", 20_000, "InvalidChild");
+    assert.match((await ready("a1"))!.message, new RegExp(`namespace ${other} differs from the resource's`));
+    assert.equal(await admin.get("v1", "ConfigMap", "escape", other), undefined);
+  });
 });
