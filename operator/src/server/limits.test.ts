@@ -153,7 +153,8 @@ describe("editor server limits (auth token)", () => {
       assert.equal(res.body.ok, true, JSON.stringify(res.body.error));
       assert.ok(res.body.live.children.length > 0);
       assert.equal(compiles, 1);
-      assert.deepEqual(hosts, ["chakrator:editor"]);
+      // Every load of the dry run (the reconcile, and the admission verdict's copy) is in the editor's host.
+      assert.ok(hosts.length >= 1 && hosts.every((h) => h === "chakrator:editor"), JSON.stringify(hosts));
     } finally {
       compiler.compile = original;
       sandbox.load = load;

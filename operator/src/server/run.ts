@@ -34,6 +34,7 @@ import { dryRun } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
+import type { Compiler } from "../source/compile-process.ts";
 import { EDITOR_HOST } from "../sandbox/index.ts";
 import { liveReader, type Kind, type LiveReader, type Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
@@ -146,7 +147,8 @@ export function runRoutes(deps: RunRouteDeps): Router {
     const p = principal(ctx);
     await mayEdit(p, reconciler.namespace, "a dry run");
     const reader = liveReader(operator, deps.mode.auth, p);
-    const common = { compiler: operator.compiler, sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
+    // One compile per dry run: the reconcile and the admission verdict share it.
+    const common = { compiler: compileOnce(operator.compiler), sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
 
     if (yaml !== undefined) {
       const resource = parsePasted(yaml);
@@ -198,7 +200,7 @@ export function runRoutes(deps: RunRouteDeps): Router {
 }
 
 /** What the source's validate/mutate say about `object`; undefined when it has neither (or does not compile: the dry run says why). */
-async function admissionOf(common: { compiler: Operator["compiler"]; sandbox: Operator["sandbox"]; host: string; compileOptions: typeof EDITOR }, files: Record<string, string>, operation: "CREATE" | "UPDATE", object: unknown): Promise<DryRunResponse["admission"]> {
+async function admissionOf(common: { compiler: Compiler; sandbox: Operator["sandbox"]; host: string; compileOptions: typeof EDITOR }, files: Record<string, string>, operation: "CREATE" | "UPDATE", object: unknown): Promise<DryRunResponse["admission"]> {
   const r = await admissionDryRun({ ...common, files, operation, object, ...(operation === "UPDATE" ? { oldObject: object } : {}) });
   if (r.error === NO_ADMISSION || r.diagnostics.some((d) => d.severity === "error")) return undefined;
   const out: NonNullable<DryRunResponse["admission"]> = { operation, allowed: r.allowed, object };
@@ -206,6 +208,19 @@ async function admissionOf(common: { compiler: Operator["compiler"]; sandbox: Op
   if (r.validate) out.validate = r.validate;
   if (r.error !== undefined) out.error = r.error;
   return out;
+}
+
+/** A compiler that compiles the first files it is given once, and answers the same files object from that. */
+function compileOnce(compiler: Compiler): Compiler {
+  let first: { files: Readonly<Record<string, string>>; result: ReturnType<Compiler["compile"]> } | undefined;
+  return {
+    compile(files, options) {
+      if (first?.files === files) return first.result;
+      const result = compiler.compile(files, options);
+      first ??= { files, result };
+      return result;
+    },
+  };
 }
 
 function toResponse(r: Awaited<ReturnType<typeof dryRun>>): DryRunResponse {
