@@ -160,6 +160,8 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       ...(o.lease?.retryMs ? { retryMs: o.lease.retryMs } : {}),
       annotations: { "chakrator.dev/editor-url": o.advertiseUrl ?? server.url },
       onStartedLeading: () => {
+        // A Lease won while shutting down starts nothing (watches, relays, webhook writes).
+        if (shuttingDown) return;
         leading = true;
         relay.stop();
         metrics.leader.set(undefined, 1);
@@ -175,7 +177,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
         void operator.engine.stop(0).finally(() => process.exit(1));
       },
       onNewLeader: (id, annotations) => {
-        if (id === identity) return;
+        if (id === identity || shuttingDown) return;
         const url = annotations["chakrator.dev/editor-url"];
         log.info(`leader is ${id}${url ? `; relaying its reconcile logs from ${url}` : ""}`);
         relay.follow(url);

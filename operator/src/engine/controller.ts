@@ -140,6 +140,8 @@ export class Controller {
 
   /** Starts informers, waits for their first list, then starts the workers. */
   async start(): Promise<void> {
+    // Stopped before it started (shutdown raced a leadership change): start no watch.
+    if (this.#stopping) return;
     const rev = this.#rev;
     const { client } = this.#deps;
     const restart = (kind: string) => (why: string) => {

@@ -19,6 +19,8 @@ export class Engine {
   readonly #controllers = new Map<string, Controller>();
   readonly #starting = new Map<string, Promise<void>>();
   #paused: boolean;
+  /** Set by `stop`, for good: a leadership gained during shutdown must not start anything. */
+  #stopped = false;
 
   /** With `paused`, controllers are built but not started until `resume()` (leader election). */
   constructor(deps: ControllerDeps, options: { paused?: boolean } = {}) {
@@ -48,7 +50,7 @@ export class Engine {
 
   /** Starts every controller (on becoming leader). */
   resume(): void {
-    if (!this.#paused) return;
+    if (!this.#paused || this.#stopped) return;
     this.#paused = false;
     for (const [name, c] of this.#controllers) this.#start(name, c);
   }
@@ -56,6 +58,7 @@ export class Engine {
   /** Stops all controllers, letting in-flight reconciles finish within `drainMs`. */
   async stop(drainMs = 30_000): Promise<void> {
     this.#paused = true;
+    this.#stopped = true;
     await Promise.all([...this.#controllers.values()].map((c) => c.stop(drainMs)));
   }
 
@@ -91,6 +94,7 @@ export class Engine {
   }
 
   #start(name: string, c: Controller): void {
+    if (this.#stopped) return;
     const p = c.start().catch((err: unknown) => {
       this.#deps.log.log("error", `controller failed to start: ${err instanceof Error ? err.message : String(err)}`, { reconciler: name });
     }).finally(() => {
