@@ -74,6 +74,8 @@ export interface RequestParams {
   signal?: AbortSignal;
   /** Default 30 s; watches pass their own. */
   timeoutMs?: number;
+  /** A long-lived streaming request: its own connection, not one of the pool's. */
+  watch?: boolean;
 }
 
 interface Base {
@@ -195,7 +197,11 @@ export class KubeClient {
     }
     const send = url.protocol === "https:" ? request : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(url, { ...base.options, method, headers, agent: this.#agent, signal: p.signal }, (res) => {
+      // A watch holds its connection for minutes: it gets one of its own, outside the
+      // pool, or 32 reconcilers' watches would take all 64 pooled sockets and every
+      // other request would wait for one forever (seen at 31 reconcilers).
+      const agent = p.watch === true ? false : this.#agent;
+      const req = send(url, { ...base.options, method, headers, agent, signal: p.signal }, (res) => {
         // Aborting a watch (stop, idle timeout) destroys its response with "aborted";
         // consumers see that through iteration or their own listeners. Never uncaught.
         res.on("error", () => {});
@@ -229,7 +235,7 @@ export class KubeClient {
    * `signal` aborts. Resolves when the stream ended cleanly; rejects with `KubeApiError`.
    */
   async stream(path: string, query: RequestParams["query"], onLine: (value: unknown) => void, options: { signal?: AbortSignal; idleTimeoutMs: number }): Promise<void> {
-    const params: RequestParams = { query: query ?? {}, timeoutMs: options.idleTimeoutMs };
+    const params: RequestParams = { query: query ?? {}, timeoutMs: options.idleTimeoutMs, watch: true };
     if (options.signal) params.signal = options.signal;
     const { res } = await this.#open("GET", path, params);
     const status = res.statusCode ?? 0;
