@@ -165,6 +165,11 @@ export class SupervisedChild<Request extends object, Message extends { t: string
     return this.exitedFlag;
   }
 
+  /** Sets the niceness of every thread of the child (raising it needs no privilege; lowering may be refused). */
+  renice(nice: number): void {
+    if (!this.exitedFlag) renice(this.child.pid, nice);
+  }
+
   /** Resident set size now, from /proc. */
   rssBytes(): number | undefined {
     return this.exitedFlag ? undefined : rssOf(this.child.pid);

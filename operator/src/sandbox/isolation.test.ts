@@ -7,6 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { eventLog, fakeBridge, hostileRevision, resource } from "./fixtures.ts";
 import { HostMemoryLimitError, QuarantinedError, Sandbox, SandboxCrashedError, SandboxFleet } from "./index.ts";
@@ -111,6 +112,30 @@ test("after a quarantine, one call is let through: if it fails again, the next q
     // A call that succeeds after the quarantine ends it for good.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     assert.deepEqual(await fleet.call("again@1", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } });
+  } finally {
+    await fleet.close();
+  }
+});
+
+test("a host whose call burns its whole time limit drops to the lowest CPU priority; the next revision gets a fresh host", async () => {
+  const events: FleetEvent[] = [];
+  const fleet = new SandboxFleet({ onEvent: (e) => events.push(e) });
+  const niceness = (pid: number) => readdirSync(`/proc/${pid}/task`).map((t) => Number(readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8").split(") ")[1]!.split(" ")[16]));
+  try {
+    await fleet.load({ ...hostileRevision("burn@1", "for (;;) {}", { timeoutMs: 200 }), host: "ns/burn" });
+    const pid = fleet.hostPid("ns/burn")!;
+    assert.ok(niceness(pid).every((n) => n === 10), "hosts start below the operator's priority");
+    await assert.rejects(fleet.call("burn@1", "reconcile", resource("hostile"), fakeBridge()), { name: "TimeoutError" });
+    assert.ok(events.some((e) => e.type === "host-demoted" && e.pid === pid));
+    assert.ok(niceness(pid).every((n) => n === 19), `demoted: ${niceness(pid).join(",")}`);
+    // The fix: a new revision; once idle, the demoted host is replaced by one at the normal niceness.
+    await fleet.load({ ...hostileRevision("burn@2", ""), host: "ns/burn" });
+    await fleet.unload("burn@1");
+    assert.deepEqual(await fleet.call("burn@2", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } });
+    assert.deepEqual(await fleet.call("burn@2", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } }, "module state starts over in the new host");
+    const fresh = fleet.hostPid("ns/burn")!;
+    assert.notEqual(fresh, pid);
+    assert.ok(niceness(fresh).every((n) => n === 10));
   } finally {
     await fleet.close();
   }

@@ -92,6 +92,10 @@ export class Sandbox {
   private host: Host | undefined;
   /** True while `host` is started and has every revision loaded. */
   private up = false;
+  /** The host burnt a call's whole time limit: it runs at the lowest CPU priority until it is recycled. */
+  private demoted = false;
+  /** Stop the host once no call runs (a demoted host whose reconciler got a new revision). */
+  private recycle = false;
   private starting: Promise<void> | undefined;
   private generation = 0;
   private startedAt = 0;
@@ -212,6 +216,7 @@ export class Sandbox {
     } finally {
       revision.inFlight--;
       if (revision.inFlight === 0) revision.drained();
+      this.recycleIfIdle();
     }
   }
 
@@ -263,7 +268,38 @@ export class Sandbox {
       spec, loaded, hostMemoryMb, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
       quarantine: { strikes: [], count: 0, until: 0, lastCause: "" },
     });
+    // A new revision (a fix, a rollback) should not inherit the old one's penalty: the
+    // demoted host is replaced as soon as no call runs in it.
+    if (this.demoted) {
+      this.recycle = true;
+      this.recycleIfIdle();
+    }
     return loaded;
+  }
+
+  /**
+   * A call that ran to its wall-clock limit burnt a CPU for that long: the host drops to
+   * niceness 19, so a neighbour's reconcile (and the operator) preempts it at once, where
+   * at equal niceness it would wait for its time slice. Raising niceness needs no
+   * privilege, lowering it does: the host keeps it until it is replaced (`recycle`).
+   */
+  private demote(revisionId: string): void {
+    if (this.demoted || this.host === undefined) return;
+    this.demoted = true;
+    this.host.renice(19);
+    this.options.onEvent({ type: "host-demoted", pid: this.host.pid ?? 0, revisionId });
+  }
+
+  private recycleIfIdle(): void {
+    if (!this.recycle || !this.up || this.host === undefined) return;
+    for (const revision of this.revisions.values()) if (revision.inFlight > 0) return;
+    if (this.loading.size > 0) return;
+    this.recycle = false;
+    const host = this.host;
+    this.up = false;
+    this.host = undefined;
+    this.options.onEvent({ type: "host-recycled", pid: host.pid ?? 0 });
+    void host.stop();
   }
 
   private checkQuarantine(revision: RevisionState, site: CallSite): void {
@@ -345,6 +381,7 @@ export class Sandbox {
       }
       case "timeout":
         disposed("timeout");
+        this.demote(site.revisionId);
         return new TimeoutError(site, revision.loaded.limits.timeoutMs, { cause });
       case "memory":
         disposed("memory");
@@ -451,6 +488,8 @@ export class Sandbox {
     this.generation++;
     this.startedAt = Date.now();
     this.up = true;
+    this.demoted = false;
+    this.recycle = false;
     this.options.onEvent({ type: "host-started", pid: host.pid ?? 0, generation: this.generation });
   }
 

@@ -128,6 +128,8 @@ export type SandboxEvent =
   | { type: "host-memory-limit"; pid: number; rssBytes: number; capBytes: number }
   | { type: "revision-quarantined"; revisionId: string; cause: string; durationMs: number; count: number }
   | { type: "host-stopped"; pid: number }
+  | { type: "host-demoted"; pid: number; revisionId: string }
+  | { type: "host-recycled"; pid: number }
   | { type: "log-rate-limited"; dropped: number; ratePerSecond: number }
   | { type: "event-budget-exceeded"; resource: string; dropped: number }
   | { type: "host-unresponsive"; pid: number; revisionId: string; waitedMs: number }
