@@ -144,7 +144,7 @@ try {
   };
   let previous: { n: number; hostsPss: number } | undefined;
   const created: string[] = [];
-  for (const n of [1, 10, maxReconcilers]) {
+  for (const n of [...new Set([1, 10, maxReconcilers])]) {
     while (created.length + 1 < n) {
       const i = created.length;
       const namespace = `tenant-${i}`;
