@@ -16,7 +16,7 @@
  */
 import { readFileSync } from "node:fs";
 import { ControlPlane } from "../testenv/controlplane.ts";
-import { installTestCrd, kubeConfig } from "../testenv/index.ts";
+import { installTestCrd, kubeConfig, reconcilerSource } from "../testenv/index.ts";
 import { rssOf } from "../src/child/supervised.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Operator } from "../src/operator.ts";
@@ -29,17 +29,7 @@ type Kind = { apiVersion: string; kind: string };
 type Obj = KubeObject & { status?: { seen?: string } };
 const MiB = 2 ** 20;
 
-const source = (kind: Kind, body: string) => ({
-  "reconciler.ts": `import type { Reconciler, Resource } from "chakrator";
-export default {
-  for: { apiVersion: "${kind.apiVersion}", kind: "${kind.kind}" },
-  owns: [{ apiVersion: "v1", kind: "ConfigMap" }],
-  async reconcile(res: Resource, ctx) {
-    ${body}
-  },
-} satisfies Reconciler;
-`,
-});
+const source = (kind: Kind, body: string) => reconcilerSource(kind, `    ${body}`);
 const calmBody = "return { status: { seen: (res.spec as { value?: string }).value ?? '' } };";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quantile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;

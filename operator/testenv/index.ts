@@ -59,6 +59,25 @@ export async function testNamespace(info: ControlPlaneInfo, prefix: string): Pro
 }
 
 /**
+ * The files of a reconciler ConfigMap for `kind` that owns ConfigMaps and whose async
+ * reconcile body is `body` (`res` and `ctx` in scope); `extra` goes at module level.
+ */
+export function reconcilerSource(kind: { apiVersion: string; kind: string }, body: string, extra = ""): Record<string, string> {
+  return {
+    "reconciler.ts": `import type { Reconciler, Resource } from "chakrator";
+${extra}
+export default {
+  for: { apiVersion: "${kind.apiVersion}", kind: "${kind.kind}" },
+  owns: [{ apiVersion: "v1", kind: "ConfigMap" }],
+  async reconcile(res: Resource, ctx) {
+${body}
+  },
+} satisfies Reconciler;
+`,
+  };
+}
+
+/**
  * Lets ServiceAccount `serviceAccount` of `namespace` do anything in that namespace and
  * nothing elsewhere (a RoleBinding to cluster-admin): for tests whose reconcilers act as
  * their ServiceAccount (impersonation) but are not about RBAC. No controller manager

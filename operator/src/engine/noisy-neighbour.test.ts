@@ -5,7 +5,7 @@
 // keeps killing its host is quarantined, and a fixed revision lifts the quarantine.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace } from "../../testenv/index.ts";
+import { eventually, installTestCrd, kubeConfig, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
@@ -14,20 +14,7 @@ import { HOSTILE } from "./hostile-classes.fixture.ts";
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }>; [k: string]: unknown } };
 type Kind = { apiVersion: string; kind: string };
 
-function source(kind: Kind, body: string): Record<string, string> {
-  return {
-    "reconciler.ts": `import type { Reconciler, Resource } from "chakrator";
-export default {
-  for: { apiVersion: "${kind.apiVersion}", kind: "${kind.kind}" },
-  owns: [{ apiVersion: "v1", kind: "ConfigMap" }],
-  async reconcile(res: Resource, ctx) {
-${body}
-  },
-} satisfies Reconciler;
-`,
-  };
-}
-
+const source = reconcilerSource;
 
 describe("noisy neighbours", () => {
   let client: KubeClient;

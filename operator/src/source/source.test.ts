@@ -4,7 +4,7 @@
 // healthy and other reconcilers unaffected; deleting the ConfigMap stops the reconciler.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace } from "../../testenv/index.ts";
+import { eventually, installTestCrd, kubeConfig, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
@@ -12,20 +12,7 @@ import { LogBus } from "../telemetry/log.ts";
 type Obj = KubeObject & { spec?: Record<string, unknown>; status?: { conditions?: Array<{ type: string; status: string; reason: string; message: string }>; [k: string]: unknown } };
 
 /** A reconciler for `kind` whose reconcile body is `body` (it gets `res` and `ctx`). */
-function source(kind: { apiVersion: string; kind: string }, body: string, extra = ""): Record<string, string> {
-  return {
-    "reconciler.ts": `import type { Reconciler, Resource } from "chakrator";
-${extra}
-export default {
-  for: { apiVersion: "${kind.apiVersion}", kind: "${kind.kind}" },
-  owns: [{ apiVersion: "v1", kind: "ConfigMap" }],
-  async reconcile(res: Resource, ctx) {
-${body}
-  },
-} satisfies Reconciler;
-`,
-  };
-}
+const source = reconcilerSource;
 
 describe("reconciler runtime", () => {
   let client: KubeClient;
