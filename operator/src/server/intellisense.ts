@@ -21,7 +21,7 @@ import type { Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, stringField } from "./body.ts";
 import { ApiError } from "./errors.ts";
-import { BusyError, SupersededError, type EditorLane } from "./lane.ts";
+import { inLane, laneOwner as personOf, type EditorLane } from "./lane.ts";
 
 /** What the routes need (the same as run.ts's). */
 export interface IntelliSenseRouteDeps {
@@ -55,7 +55,7 @@ export function intellisenseRoutes(deps: IntelliSenseRouteDeps): Router {
     const person = personOf(p);
     const key = `${person}\n${reconciler.namespace}/${reconciler.name}\nls:${op}`;
     const started = performance.now();
-    const answer = await inLane(ctx, deps.lane, person, key, () => deps.operator.compiler.language(request, { lane: "editor" }));
+    const answer = await inLane(ctx, deps.lane, person, key, () => deps.operator.compiler.language(request, { lane: "editor" }), "IntelliSense");
     const durationMs = performance.now() - started;
     ctx.body = answer.ok ? { answer: answer.answer, durationMs } : { answer: null, error: answer.error, durationMs };
   });
@@ -72,23 +72,4 @@ function reconcilerOf(body: Record<string, unknown>): { namespace: string; name:
   return { namespace: r["namespace"], name: r["name"] };
 }
 
-function personOf(p: Principal): string {
-  return p.username || p.tokenHash || "local";
-}
 
-async function inLane<T>(ctx: Context, lane: EditorLane, person: string, key: string, work: () => Promise<T>): Promise<T> {
-  const gone = new AbortController();
-  const onClose = () => {
-    if (!ctx.res.writableFinished) gone.abort();
-  };
-  ctx.res.once("close", onClose);
-  try {
-    return await lane.run(person, key, work, gone.signal);
-  } catch (err: unknown) {
-    if (err instanceof BusyError) throw new ApiError(429, "TooManyRequests", `IntelliSense is busy: ${err.message}; try again in ${err.retryAfterSeconds} s`, { retryAfterSeconds: err.retryAfterSeconds });
-    if (err instanceof SupersededError) throw new ApiError(409, "Superseded", `superseded: ${err.message}`);
-    throw err;
-  } finally {
-    ctx.res.off("close", onClose);
-  }
-}

@@ -16,6 +16,9 @@
  *   the route answers 429 with `Retry-After`. Nothing is buffered for a refused job.
  * - A job whose client went away (`signal`) while waiting leaves the queue.
  */
+import type { Context } from "koa";
+import type { Principal } from "./auth.ts";
+import { ApiError } from "./errors.ts";
 
 /** Tunables; see the module comment for the defaults. */
 export interface EditorLaneOptions {
@@ -135,5 +138,31 @@ export class EditorLane {
   #retryAfter(): number {
     const seconds = ((this.#queue.length + 1) * this.#jobMs) / this.#concurrency / 1000;
     return Math.min(60, Math.max(1, Math.ceil(seconds)));
+  }
+}
+
+/** Who counts as one person in the lane: the username (or the token's hash), "local" with auth off. */
+export function laneOwner(p: Principal): string {
+  return p.username || p.tokenHash || "local";
+}
+
+/**
+ * Runs `work` in `lane` for one HTTP request: a client that goes away aborts its wait,
+ * a full lane is a 429 with Retry-After (`what` names the busy feature), a replaced job a 409.
+ */
+export async function inLane<T>(ctx: Context, lane: EditorLane, person: string, key: string | undefined, work: () => Promise<T>, what = "validation"): Promise<T> {
+  const gone = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) gone.abort();
+  };
+  ctx.res.once("close", onClose);
+  try {
+    return await lane.run(person, key, work, gone.signal);
+  } catch (err: unknown) {
+    if (err instanceof BusyError) throw new ApiError(429, "TooManyRequests", `${what} is busy: ${err.message}; try again in ${err.retryAfterSeconds} s`, { retryAfterSeconds: err.retryAfterSeconds });
+    if (err instanceof SupersededError) throw new ApiError(409, "Superseded", `superseded: ${err.message}`);
+    throw err;
+  } finally {
+    ctx.res.off("close", onClose);
   }
 }

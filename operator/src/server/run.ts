@@ -40,15 +40,11 @@ import { liveReader, type Kind, type LiveReader, type Permissions } from "./acce
 import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, optionalString } from "./body.ts";
 import { ApiError } from "./errors.ts";
-import { BusyError, SupersededError, type EditorLane } from "./lane.ts";
+import { inLane, laneOwner as personOf, type EditorLane } from "./lane.ts";
 import type { DryRunResponse, ValidateResponse } from "./protocol.ts";
 
 const EDITOR = { lane: "editor" } as const;
 
-/** Who counts as one person in the lane: the username (or the token), "local" with auth off. */
-function personOf(p: Principal): string {
-  return p.username || p.tokenHash || "local";
-}
 
 /** `body.reconciler` as { namespace, name }; 400 otherwise. */
 function reconcilerField(body: Record<string, unknown>): { namespace: string; name: string } {
@@ -60,23 +56,6 @@ function reconcilerField(body: Record<string, unknown>): { namespace: string; na
   return { namespace: r["namespace"], name: r["name"] };
 }
 
-/** Runs `work` in the lane; a full lane is a 429 with Retry-After, a replaced validation a 409. */
-async function inLane<T>(ctx: Context, lane: EditorLane, person: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
-  const gone = new AbortController();
-  const onClose = () => {
-    if (!ctx.res.writableFinished) gone.abort();
-  };
-  ctx.res.once("close", onClose);
-  try {
-    return await lane.run(person, key, work, gone.signal);
-  } catch (err: unknown) {
-    if (err instanceof BusyError) throw new ApiError(429, "TooManyRequests", `validation is busy: ${err.message}; try again in ${err.retryAfterSeconds} s`, { retryAfterSeconds: err.retryAfterSeconds });
-    if (err instanceof SupersededError) throw new ApiError(409, "Superseded", `superseded: ${err.message}`);
-    throw err;
-  } finally {
-    ctx.res.off("close", onClose);
-  }
-}
 
 function parsePasted(text: string): unknown {
   try {
