@@ -128,10 +128,11 @@ test("a host whose call burns its whole time limit drops to the lowest CPU prior
     await assert.rejects(fleet.call("burn@1", "reconcile", resource("hostile"), fakeBridge()), { name: "TimeoutError" });
     assert.ok(events.some((e) => e.type === "host-demoted" && e.pid === pid));
     assert.ok(niceness(pid).every((n) => n === 19), `demoted: ${niceness(pid).join(",")}`);
-    // The fix: a new revision; once idle, the demoted host is replaced by one at the normal niceness.
+    // The fix: a new revision replaces the one that burnt; the demoted host is then replaced by one at the normal niceness.
     await fleet.load({ ...hostileRevision("burn@2", ""), host: "ns/burn" });
-    await fleet.unload("burn@1");
     assert.deepEqual(await fleet.call("burn@2", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } });
+    assert.equal(fleet.hostPid("ns/burn"), pid, "loading the fix alone does not recycle the host");
+    await fleet.unload("burn@1");
     assert.deepEqual(await fleet.call("burn@2", "reconcile", resource(), fakeBridge()), { status: { ok: true, calls: 1 } }, "module state starts over in the new host");
     const fresh = fleet.hostPid("ns/burn")!;
     assert.notEqual(fresh, pid);

@@ -94,6 +94,8 @@ export class Sandbox {
   private up = false;
   /** The host burnt a call's whole time limit: it runs at the lowest CPU priority until it is recycled. */
   private demoted = false;
+  /** The revision whose call got the host demoted: unloading it (a fix replaced it) recycles the host. */
+  private demotedBy: string | undefined;
   /** Stop the host once no call runs (a demoted host whose reconciler got a new revision). */
   private recycle = false;
   private starting: Promise<void> | undefined;
@@ -228,6 +230,12 @@ export class Sandbox {
       if (revision.inFlight > 0) await new Promise<void>((resolve) => (revision.drained = resolve));
       this.revisions.delete(revisionId);
       if (this.up) this.host?.send({ t: "unload", revisionId });
+      // The revision that burnt its time limit is gone (a fix or a rollback replaced it):
+      // its successor should not inherit the penalty, so the host is replaced once idle.
+      if (this.demoted && this.demotedBy === revisionId) {
+        this.recycle = true;
+        this.recycleIfIdle();
+      }
     })();
     await revision.unloading;
   }
@@ -268,12 +276,6 @@ export class Sandbox {
       spec, loaded, hostMemoryMb, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
       quarantine: { strikes: [], count: 0, until: 0, lastCause: "" },
     });
-    // A new revision (a fix, a rollback) should not inherit the old one's penalty: the
-    // demoted host is replaced as soon as no call runs in it.
-    if (this.demoted) {
-      this.recycle = true;
-      this.recycleIfIdle();
-    }
     return loaded;
   }
 
@@ -286,6 +288,7 @@ export class Sandbox {
   private demote(revisionId: string): void {
     if (this.demoted || this.host === undefined) return;
     this.demoted = true;
+    this.demotedBy = revisionId;
     this.host.renice(19);
     this.options.onEvent({ type: "host-demoted", pid: this.host.pid ?? 0, revisionId });
   }
@@ -489,6 +492,7 @@ export class Sandbox {
     this.startedAt = Date.now();
     this.up = true;
     this.demoted = false;
+    this.demotedBy = undefined;
     this.recycle = false;
     this.options.onEvent({ type: "host-started", pid: host.pid ?? 0, generation: this.generation });
   }
