@@ -83,6 +83,8 @@ interface RevisionState {
   drained: () => void;
   broken: LoadError | undefined;
   quarantine: Quarantine;
+  /** Calls of this revision that failed in its own code, in a row (demotes the host at 3). */
+  failStreak: number;
 }
 
 type Host = SupervisedChild<HostRequest, HostMessage>;
@@ -211,6 +213,7 @@ export class Sandbox {
         // A call that returns ends any probation; the next quarantine starts short again.
         revision.quarantine.count = 0;
         revision.quarantine.strikes = [];
+        revision.failStreak = 0;
         return outcome;
       } finally {
         release();
@@ -275,6 +278,7 @@ export class Sandbox {
     this.revisions.set(spec.id, {
       spec, loaded, hostMemoryMb, semaphore: new Semaphore(this.options.poolSize), inFlight: 0, unloading: undefined, drained: () => {}, broken: undefined,
       quarantine: { strikes: [], count: 0, until: 0, lastCause: "" },
+      failStreak: 0,
     });
     return loaded;
   }
@@ -377,6 +381,12 @@ export class Sandbox {
     const cause = new Error(message.message);
     const disposed = (reason: "timeout" | "memory" | "aborted" | "error") =>
       this.options.onEvent({ type: "isolate-disposed", revisionId: site.revisionId, reason });
+    // A revision whose own code keeps failing is retried by the engine again and again:
+    // after 3 failures in a row it yields the CPU too (a timeout does at once).
+    if (message.kind === "user" || message.kind === "memory" || message.kind === "invalid" || message.kind === "timeout") {
+      revision.failStreak++;
+      if (revision.failStreak >= 3) this.demote(site.revisionId);
+    }
     switch (message.kind) {
       case "user": {
         const thrown = Object.assign(new Error(message.message), { name: message.name ?? "Error", stack: message.stack ?? "" });
