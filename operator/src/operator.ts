@@ -87,7 +87,7 @@ export class Operator {
         else if (e.type === "host-memory-limit") log.log("error", `${whose} (pid ${e.pid}) reached ${Math.round(e.rssBytes / 2 ** 20)} MiB RSS, over its limit of ${Math.round(e.capBytes / 2 ** 20)} MiB; killing it`, context);
         else if (e.type === "isolate-disposed") log.log("warn", `an isolate was disposed (${e.reason}); it is rebuilt on the next call`, context);
         else if (e.type === "revision-reload-failed") log.log("error", `could not reload a revision into the new sandbox host: ${e.error.message}`, context);
-        else if (e.type === "host-demoted") log.log("warn", `a call ran to its time limit: ${whose} (pid ${e.pid}) now runs at the lowest CPU priority, until a new revision replaces this one`, context);
+        else if (e.type === "host-demoted") log.log("warn", `a revision ran a call to its time limit or failed 3 calls in a row: ${whose} (pid ${e.pid}) now runs at the lowest CPU priority, until a new revision replaces that one`, context);
         else if (e.type === "log-rate-limited") log.log("warn", `${e.dropped} log records dropped: over the rate limit of ${e.ratePerSecond} records/s`, context);
         else if (e.type === "event-budget-exceeded") log.log("warn", `${e.dropped} Events not recorded: over the per-resource Event budget`, { ...context, resource: e.resource });
         else if (e.type === "revision-quarantined") {
