@@ -265,6 +265,10 @@ export class Sandbox {
       id: source.id, modules: { ...source.modules }, entry: source.entry, ...limits,
       poolSize: this.options.poolSize, maxResultBytes: this.options.maxResultBytes,
     };
+    // A new revision is the user's fix: it does not wait out the crash backoff its
+    // predecessor earned (a restart already waiting goes ahead now).
+    this.crashes = 0;
+    this.wakeRestart?.();
     const host = await this.ensureHost();
     const meta = (await this.request(host, (id) => ({ t: "load", id, revision: spec }), limits.timeoutMs + LOAD_MARGIN_MS, { loads: spec.id })) as RevisionMeta;
     const loaded: LoadedRevision = {
