@@ -12,6 +12,7 @@
  * These functions are pure; controller.ts does the I/O.
  */
 import type { KubeObject } from "../kube/client.ts";
+import { isDnsSubdomain } from "../kube/names.ts";
 
 /** The label every child carries: the UID of the resource that owns it. */
 export const ownerLabel = "chakrator.dev/owner-uid";
@@ -86,7 +87,7 @@ export function prepareChildren(parent: KubeObject, desired: unknown, owns: read
       throw new InvalidChildError(`${what}: kind ${child.apiVersion}/${child.kind} is not in owns [${[...allowed].join(", ") || "none"}]; declare it in owns to create it`);
     }
     const name = child.metadata?.name;
-    if (typeof name !== "string" || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
+    if (typeof name !== "string" || !isDnsSubdomain(name)) {
       throw new InvalidChildError(`${what}: metadata.name must be a DNS subdomain (lower case letters, digits, '-', '.')`);
     }
     const childNs = child.metadata?.namespace ?? ns;

@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
+import { isDnsSubdomain } from "../kube/names.ts";
 import { LoadError, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
 import { ENTRY, kubectlYamlAdvice } from "./compile-input.ts";
@@ -209,6 +210,12 @@ export class SourceManager {
 
     const limits = parseLimits(cm);
     if ("error" in limits) return this.#reject(key, cm, result.hash, [limits.error]);
+    // Settings are judged before the load: a bad one costs no isolate.
+    const account = cm.metadata.annotations?.[serviceAccountAnnotation] ?? this.#o.defaultServiceAccount ?? "default";
+    if (!isDnsSubdomain(account)) {
+      return this.#reject(key, cm, result.hash, [{ file: "", line: 0, column: 0, code: 99011, severity: "error", message: `annotation ${serviceAccountAnnotation}: "${account}" is not a ServiceAccount name` }]);
+    }
+    const serviceAccount = `${cm.metadata.namespace ?? ""}/${account}`;
     const sandboxId = `${key}@${createHash("sha256").update(fingerprint).digest("hex").slice(0, 16)}`;
     let loaded: LoadedRevision;
     try {
@@ -218,12 +225,6 @@ export class SourceManager {
       return this.#reject(key, cm, result.hash, [loadDiagnostic(err)]);
     }
     const namespace = cm.metadata.annotations?.[scopeAnnotation] === "*" ? undefined : cm.metadata.namespace;
-    const account = cm.metadata.annotations?.[serviceAccountAnnotation] ?? this.#o.defaultServiceAccount ?? "default";
-    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(account)) {
-      await this.#o.sandbox.unload(sandboxId);
-      return this.#reject(key, cm, result.hash, [{ file: "", line: 0, column: 0, code: 99011, severity: "error", message: `annotation ${serviceAccountAnnotation}: "${account}" is not a ServiceAccount name` }]);
-    }
-    const serviceAccount = `${cm.metadata.namespace ?? ""}/${account}`;
     const clash = [...this.#active.values()].find((a) => a.reconciler !== key && sameKind(a.loaded.for, loaded.for) && (a.namespace === undefined || namespace === undefined || a.namespace === namespace));
     if (clash) {
       await this.#o.sandbox.unload(sandboxId);
