@@ -16,7 +16,7 @@
  */
 import { readFileSync } from "node:fs";
 import { ControlPlane } from "../testenv/controlplane.ts";
-import { installTestCrd, kubeConfig, reconcilerSource } from "../testenv/index.ts";
+import { installTestCrd, kubeConfig, putReconciler, reconcilerSource } from "../testenv/index.ts";
 import { rssOf } from "../src/child/supervised.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Operator } from "../src/operator.ts";
@@ -43,11 +43,7 @@ try {
   const noisy = await installTestCrd(cp.info, "Noisy");
   const ns = "default";
   op = await Operator.start({ kubeConfig: kubeConfig(cp.info), log: bus, sandbox: { timeoutMs: 1_000, memoryMb: 32, idleStopMs: 1_000 } });
-  const put = async (name: string, namespace: string, data: Record<string, string>) => {
-    const existing = await client.get("v1", "ConfigMap", name, namespace);
-    if (existing) await client.replace({ ...existing, data });
-    else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, labels: { "chakrator.dev/reconciler": "true" } }, data });
-  };
+  const put = (name: string, namespace: string, data: Record<string, string>) => putReconciler(client, namespace, name, data);
   const active = (key: string) => op!.sources.state(key)?.active?.number ?? 0;
   const waitActive = async (key: string, n: number) => {
     const deadline = performance.now() + 60_000;

@@ -78,6 +78,16 @@ ${body}
 }
 
 /**
+ * Creates reconciler ConfigMap `namespace/name` with `data` and exactly `annotations`,
+ * or replaces the one that exists (as `kubectl edit` would): each call is one edit.
+ */
+export async function putReconciler(client: KubeClient, namespace: string, name: string, data: Record<string, string>, annotations: Record<string, string> = {}): Promise<void> {
+  const existing = await client.get("v1", "ConfigMap", name, namespace);
+  if (existing) await client.replace({ ...existing, metadata: { ...existing.metadata, annotations }, data });
+  else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, labels: { "chakrator.dev/reconciler": "true" }, annotations }, data });
+}
+
+/**
  * Lets ServiceAccount `serviceAccount` of `namespace` do anything in that namespace and
  * nothing elsewhere (a RoleBinding to cluster-admin): for tests whose reconcilers act as
  * their ServiceAccount (impersonation) but are not about RBAC. No controller manager

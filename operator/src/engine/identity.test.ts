@@ -5,7 +5,7 @@
 // what is missing; granted what `chakrator rbac` prints, the same reconciler works.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace } from "../../testenv/index.ts";
+import { eventually, installTestCrd, kubeConfig, putReconciler, testCluster, testNamespace } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { rbacObjects, rbacRules } from "../kube/rbac.ts";
 import { Operator } from "../operator.ts";
@@ -31,11 +31,7 @@ export default {
   },
 } satisfies Reconciler;
 `;
-  const put = async (data: Record<string, string>, annotations: Record<string, string>) => {
-    const existing = await admin.get("v1", "ConfigMap", "team", ns);
-    if (existing) await admin.replace({ ...existing, metadata: { ...existing.metadata, annotations }, data });
-    else await admin.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "team", namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations }, data });
-  };
+  const put = (data: Record<string, string>, annotations: Record<string, string>) => putReconciler(admin, ns, "team", data, annotations);
   const events = async (namespace: string) => (await admin.list<EventObj>("v1", "Event", { namespace })).items;
   const ready = async (name: string) => (await admin.get<Obj>(app.apiVersion, app.kind, name, ns))?.status?.conditions?.find((c) => c.type === "Ready");
   const revision = () => op.sources.state(`${ns}/team`)?.active?.number ?? 0;

@@ -5,7 +5,7 @@
 // keeps killing its host is quarantined, and a fixed revision lifts the quarantine.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
+import { eventually, installTestCrd, kubeConfig, putReconciler, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
@@ -24,11 +24,7 @@ describe("noisy neighbours", () => {
   let bad: Kind;
   const bus = new LogBus({ stdout: false });
 
-  const put = async (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => {
-    const existing = await client.get("v1", "ConfigMap", name, ns);
-    if (existing) await client.replace({ ...existing, metadata: { ...existing.metadata, annotations }, data });
-    else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations }, data });
-  };
+  const put = (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => putReconciler(client, ns, name, data, annotations);
   const active = (name: string) => op.sources.state(`${ns}/${name}`)?.active?.number ?? 0;
   const ready = async (kind: Kind, name: string) => (await client.get<Obj>(kind.apiVersion, kind.kind, name, ns))?.status?.conditions?.find((c) => c.type === "Ready");
   const seen = async (name: string) => (await client.get<Obj>(good.apiVersion, good.kind, name, ns))?.status?.seen;

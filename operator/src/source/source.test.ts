@@ -4,7 +4,7 @@
 // healthy and other reconcilers unaffected; deleting the ConfigMap stops the reconciler.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { eventually, installTestCrd, kubeConfig, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
+import { eventually, installTestCrd, kubeConfig, putReconciler, reconcilerSource, testCluster, testNamespace } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { Operator } from "../operator.ts";
 import { LogBus } from "../telemetry/log.ts";
@@ -23,11 +23,7 @@ describe("reconciler runtime", () => {
   const bus = new LogBus({ stdout: false });
 
   /** Creates or replaces reconciler `name` with `data` and exactly `annotations`. */
-  const put = async (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => {
-    const existing = await client.get("v1", "ConfigMap", name, ns);
-    if (existing) await client.replace({ ...existing, metadata: { ...existing.metadata, annotations }, data });
-    else await client.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels: { "chakrator.dev/reconciler": "true" }, annotations }, data });
-  };
+  const put = (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => putReconciler(client, ns, name, data, annotations);
   const active = (name: string) => op.sources.state(`${ns}/${name}`)?.active?.number ?? 0;
   const ready = async (kind: { apiVersion: string; kind: string }, name: string) =>
     (await client.get<Obj>(kind.apiVersion, kind.kind, name, ns))?.status?.conditions?.find((c) => c.type === "Ready");
