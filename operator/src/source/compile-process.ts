@@ -69,7 +69,6 @@ export class CompilerProcess implements Compiler {
   #child: Worker | undefined;
   readonly #lanes: Record<Lane, Job[]> = { operator: [], editor: [] };
   readonly #replies = new Replies<Job>();
-  #current: number | undefined;
   #closed = false;
 
   constructor(options: { timeoutMs?: number; idleMs?: number; maxRssMb?: number } = {}) {
@@ -133,7 +132,6 @@ export class CompilerProcess implements Compiler {
       onMessage: (reply) => {
         const job = this.#replies.take(reply.id);
         if (job === undefined) return;
-        this.#current = undefined;
         job.meta.resolve(reply);
         this.#next();
       },
@@ -148,17 +146,17 @@ export class CompilerProcess implements Compiler {
       ? `used ${Math.round(reason.rssBytes / 2 ** 20)} MiB, over its limit of ${Math.round(reason.capBytes / 2 ** 20)} MiB`
       : reason.kind === "exited" ? `died (${reason.signal ?? `exit ${reason.code}`})` : "was killed";
     for (const job of this.#replies.rejectAll(() => new Error(why))) job.fail(`the compiler process ${why} while checking this source; it was restarted`);
-    this.#current = undefined;
     this.#next();
   }
 
   #next(): void {
-    if (this.#current !== undefined || this.#closed) return;
+    // One request at a time: the one waiting for its reply is the one running.
+    if (this.#replies.size > 0 || this.#closed) return;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     const job = this.#lanes.operator.shift() ?? this.#lanes.editor.shift();
     if (!job) {
       this.#idleTimer = setTimeout(() => {
-        if (this.#current !== undefined || this.#lanes.operator.length + this.#lanes.editor.length > 0) return;
+        if (this.#replies.size > 0 || this.#lanes.operator.length + this.#lanes.editor.length > 0) return;
         const child = this.#child;
         this.#child = undefined;
         void child?.stop();
@@ -170,17 +168,14 @@ export class CompilerProcess implements Compiler {
     const child = this.#child;
     const { id, promise } = this.#replies.open<void>(job, this.#timeoutMs, () => {
       this.#replies.take(id);
-      this.#current = undefined;
       job.fail(`type-checking took longer than ${this.#timeoutMs} ms; simplify the source (the compiler was restarted)`);
       if (this.#child === child) this.#child = undefined;
       child.kill();
       this.#next();
     });
     promise.catch(() => {});
-    this.#current = id;
-    if (!child.send({ ...job.request, id })) {
-      // The channel is closing: the exit handler fails the job and starts a new child.
-    }
+    // If the channel is closing, the send fails and the exit handler fails the job.
+    child.send({ ...job.request, id });
   }
 
   /** Stops the child; pending and later calls get a failure result. */
@@ -189,7 +184,6 @@ export class CompilerProcess implements Compiler {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
     for (const job of this.#replies.rejectAll(() => new Error("stopped"))) job.fail("the compiler was stopped");
     for (const job of [...this.#lanes.operator.splice(0), ...this.#lanes.editor.splice(0)]) job.fail("the compiler was stopped");
-    this.#current = undefined;
     this.#child?.kill();
     this.#child = undefined;
   }
