@@ -108,7 +108,8 @@ export class SandboxFleet implements RevisionRunner {
     try {
       return await entry.sandbox.load(source);
     } catch (error: unknown) {
-      if (!this.hasRevision(entry, source.id)) this.owners.delete(source.id);
+      // A failed load loaded nothing (concurrent loads of one id share its outcome).
+      this.owners.delete(source.id);
       this.stopIfIdle(entry);
       throw error;
     }
@@ -180,10 +181,6 @@ export class SandboxFleet implements RevisionRunner {
     return entry;
   }
 
-  private hasRevision(entry: HostEntry, revisionId: string): boolean {
-    return this.owners.get(revisionId) === entry.key && entry.sandbox.revisionCount > 0;
-  }
-
   private stopIfIdle(entry: HostEntry): void {
     if (entry.sandbox.revisionCount > 0 || entry.idleTimer !== undefined || this.closed) return;
     entry.idleTimer = setTimeout(() => {
@@ -253,8 +250,8 @@ export class SandboxFleet implements RevisionRunner {
       }
     };
     const wait = entry.lastReport + REPORT_EVERY_MS - performance.now();
-    if (wait <= 0 && entry.lastReport !== 0) flush();
-    else if (entry.lastReport === 0) flush();
+    // The first report goes at once (lastReport 0: performance.now() may be under 10 s).
+    if (entry.lastReport === 0 || wait <= 0) flush();
     else {
       entry.reportTimer = setTimeout(flush, wait);
       entry.reportTimer.unref();
