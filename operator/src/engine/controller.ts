@@ -379,20 +379,21 @@ export class Controller {
   }
 
   async #applyChildren(parent: KubeObject, desired: KubeObject[]): Promise<number> {
-    const todo = desired.filter((d) => needsApply(d, this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name)));
+    const todo = desired
+      .map((d) => ({ d, cached: this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name) }))
+      .filter(({ d, cached }) => needsApply(d, cached));
     // Before the first write of a child, look at what is live: the cache only holds
     // objects labelled as children, so it cannot see a foreign object with the same name.
-    await Promise.all(todo.map(async (d) => {
+    await Promise.all(todo.map(async ({ d, cached }) => {
       const info = await this.#deps.client.resource(d.apiVersion, d.kind);
       if (!info.namespaced && parent.metadata.namespace !== undefined) {
         throw new InvalidChildError(`${d.kind} ${d.metadata.name}: ${d.kind} is cluster-scoped, and a namespaced ${parent.kind} cannot own it`);
       }
-      const cached = this.#owned.get(kindKey(d))?.get(d.metadata.namespace, d.metadata.name);
       const live = cached ?? await this.#deps.client.get(d.apiVersion, d.kind, d.metadata.name, d.metadata.namespace);
       const conflict = live === undefined ? undefined : adoptionConflict(parent, live);
       if (conflict !== undefined) throw new ChildConflictError(conflict);
     }));
-    await Promise.all(todo.map(async (d) => {
+    await Promise.all(todo.map(async ({ d }) => {
       try {
         await this.#write(d, () => this.#deps.client.apply(d, { fieldManager, force: true }));
       } catch (err: unknown) {
