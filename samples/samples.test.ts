@@ -19,7 +19,7 @@ import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNam
 import { contains, ownerLabel } from "../operator/src/engine/children.ts";
 import { KubeClient, type KubeObject } from "../operator/src/kube/client.ts";
 import { Operator } from "../operator/src/operator.ts";
-import { ReconcilerCompiler } from "../operator/src/source/compile.ts";
+import { ReconcilerCompiler } from "../operator/src/reconcilers/compile.ts";
 import { LogBus } from "../operator/src/telemetry/log.ts";
 
 const root = join(import.meta.dirname, "..");

@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 
 const t0 = performance.now();
-const { ReconcilerCompiler } = await import("../src/source/compile.ts");
+const { ReconcilerCompiler } = await import("../src/reconcilers/compile.ts");
 const loadMs = performance.now() - t0;
 
 const ENTRY = `import type { Child, Reconciler, Resource } from "chakrator";

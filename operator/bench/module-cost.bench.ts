@@ -21,7 +21,7 @@ const modules = process.argv.slice(2).length > 0 ? process.argv.slice(2) : [
   "node-forge",
   "./operator/src/kube/client.ts",
   "./operator/src/server/index.ts",
-  "./operator/src/run.ts",
+  "./operator/src/lifecycle.ts",
 ];
 
 const MiB = 2 ** 20;

@@ -18,9 +18,9 @@ import { performance } from "node:perf_hooks";
 import { eventually, installCrds, kubeConfig, testCluster } from "../testenv/index.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { OpenApiReader } from "../src/kube/openapi.ts";
-import { ReconcilerCompiler, type LanguageRequest } from "../src/source/compile.ts";
-import { KindAwareCompiler } from "../src/source/kinds-compiler.ts";
-import { KindTypings } from "../src/source/kinds.ts";
+import { ReconcilerCompiler, type LanguageRequest } from "../src/reconcilers/compile.ts";
+import { KindAwareCompiler } from "../src/reconcilers/kinds-compiler.ts";
+import { KindTypings } from "../src/reconcilers/kinds.ts";
 
 const ROUNDS = 60;
 

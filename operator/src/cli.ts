@@ -40,7 +40,7 @@ import { dryRun, type DryRunResult } from "./engine/dryrun.ts";
 import { discover, guessPlural } from "./kube/discovery.ts";
 import { rbacObjects, rbacRules, type RbacKind } from "./kube/rbac.ts";
 import { Sandbox } from "./sandbox/index.ts";
-import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./source/compile.ts";
+import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./reconcilers/compile.ts";
 import { parseTypesArgs, runTypes, TypesUsageError, type TypesArgs } from "./types-cli.ts";
 
 /** `chakrator types` arguments; a bad one is a usage error (exit 2). */

@@ -1,5 +1,5 @@
 // The layer order, checked (as Kopf checks its own): value imports point one way,
-//   main/run/operator -> server -> engine -> source -> sandbox -> (kube, telemetry, child)
+//   main/run/operator -> server -> engine -> reconcilers -> sandbox -> (kube, telemetry, child)
 // and only kube/ (plus the entry points that load credentials) touches the Kubernetes
 // client library. Type-only imports are erased at run time and may point anywhere.
 import assert from "node:assert/strict";
@@ -8,7 +8,7 @@ import { join, relative, dirname } from "node:path";
 import { it } from "node:test";
 
 const src = import.meta.dirname;
-const rank: Record<string, number> = { kube: 0, telemetry: 0, child: 0, sandbox: 1, source: 2, engine: 3, server: 4, admission: 3.5, ".": 5, dev: 6 };
+const rank: Record<string, number> = { kube: 0, telemetry: 0, child: 0, sandbox: 1, reconcilers: 2, engine: 3, server: 4, admission: 3.5, ".": 5, dev: 6 };
 const layerOf = (file: string) => {
   const first = relative(src, file).split("/")[0]!;
   return first.endsWith(".ts") ? "." : first;

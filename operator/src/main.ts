@@ -50,7 +50,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { loadCredentials, type KubeCredentials } from "./kube/credentials.ts";
-import { runOperator } from "./run.ts";
+import { runOperator } from "./lifecycle.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
 
 const env = process.env;

@@ -7,12 +7,12 @@
 import type { KubeCredentials } from "./kube/credentials.ts";
 import { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
-import { Engine, type EngineHooks } from "./engine/manager.ts";
+import { Engine, type EngineHooks } from "./engine/engine.ts";
 import { EDITOR_HOST, SandboxFleet, type FleetOptions } from "./sandbox/index.ts";
 import { OpenApiReader } from "./kube/openapi.ts";
-import { KindAwareCompiler } from "./source/kinds-compiler.ts";
-import { KindTypings } from "./source/kinds.ts";
-import { SourceManager, type AcceptedRevision } from "./source/manager.ts";
+import { KindAwareCompiler } from "./reconcilers/kinds-compiler.ts";
+import { KindTypings } from "./reconcilers/kinds.ts";
+import { ReconcilerLoader, type AcceptedRevision } from "./reconcilers/loader.ts";
 import { LogBus } from "./telemetry/log.ts";
 
 export interface OperatorOptions {
@@ -56,9 +56,9 @@ export class Operator {
   readonly sandbox: SandboxFleet;
   readonly compiler: KindAwareCompiler;
   readonly engine: Engine;
-  readonly sources: SourceManager;
+  readonly sources: ReconcilerLoader;
 
-  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: KindAwareCompiler; engine: Engine; sources: SourceManager }) {
+  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: KindAwareCompiler; engine: Engine; sources: ReconcilerLoader }) {
     this.client = parts.client;
     this.log = parts.log;
     this.sandbox = parts.sandbox;
@@ -74,7 +74,7 @@ export class Operator {
     const events = new EventRecorder(client, { onError: (err) => log.log("warn", `could not record an Event: ${err instanceof Error ? err.message : String(err)}`) });
     // One sandbox host per reconciler (started with its first revision), so that one
     // reconciler's code can never slow or break another's; editor dry runs get their own.
-    let sources: SourceManager | undefined;
+    let sources: ReconcilerLoader | undefined;
     const sandbox = new SandboxFleet({
       ...o.sandbox,
       onEvent: (e) => {
@@ -115,7 +115,7 @@ export class Operator {
       resyncMs: o.resyncMs ?? 10 * 60_000,
       ...(o.hooks ? { hooks: o.hooks } : {}),
     }, { paused: o.paused ?? false });
-    const sourceOptions: ConstructorParameters<typeof SourceManager>[0] = {
+    const sourceOptions: ConstructorParameters<typeof ReconcilerLoader>[0] = {
       client,
       compiler,
       sandbox,
@@ -146,7 +146,7 @@ export class Operator {
     if (o.namespace !== undefined) sourceOptions.namespace = o.namespace;
     else if (o.namespaces !== undefined) sourceOptions.namespaces = o.namespaces;
     if (o.onSourceRejected) sourceOptions.onRejected = o.onSourceRejected;
-    sources = new SourceManager(sourceOptions);
+    sources = new ReconcilerLoader(sourceOptions);
     sources.start();
     await sources.synced();
     return new Operator({ client, log, sandbox, compiler, engine, sources });

@@ -26,8 +26,8 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { readerForCurrentContext } from "./kube/openapi.ts";
-import { declaredKinds, kindsInUseText } from "./source/kinds-in-use.ts";
-import { KindTypings, type KindModule } from "./source/kinds.ts";
+import { declaredKinds, kindsInUseText } from "./reconcilers/kinds-in-use.ts";
+import { KindTypings, type KindModule } from "./reconcilers/kinds.ts";
 
 const CONTRACT = fileURLToPath(new URL("../types/chakrator.d.ts", import.meta.url));
 

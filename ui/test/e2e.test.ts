@@ -19,7 +19,7 @@ import { after, before, describe, it } from "node:test";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../operator/testenv/index.ts";
 import { KubeClient, type KubeObject } from "../../operator/src/kube/client.ts";
-import { runOperator, type RunningOperator } from "../../operator/src/run.ts";
+import { runOperator, type RunningOperator } from "../../operator/src/lifecycle.ts";
 import { LogBus } from "../../operator/src/telemetry/log.ts";
 import { editorText, launchBrowser, openEditor } from "./browser.ts";
 

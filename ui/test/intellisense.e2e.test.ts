@@ -24,7 +24,7 @@ import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNam
 import { KubeClient, type KubeObject } from "../../operator/src/kube/client.ts";
 import { Operator } from "../../operator/src/operator.ts";
 import { startServer, type RunningServer } from "../../operator/src/server/index.ts";
-import { FORMAT_SETTINGS } from "../../operator/src/source/language-service.ts";
+import { FORMAT_SETTINGS } from "../../operator/src/reconcilers/language-service.ts";
 import { LogBus } from "../../operator/src/telemetry/log.ts";
 import { editorText, launchBrowser, openEditor } from "./browser.ts";
 

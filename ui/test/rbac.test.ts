@@ -12,7 +12,7 @@ import type { Browser, Page } from "playwright-core";
 import { parseAllDocuments } from "yaml";
 import { eventually, installCrds, kubeConfig, sampleSource, testCluster, testNamespace } from "../../operator/testenv/index.ts";
 import { KubeClient, type KubeObject } from "../../operator/src/kube/client.ts";
-import { runOperator, type RunningOperator } from "../../operator/src/run.ts";
+import { runOperator, type RunningOperator } from "../../operator/src/lifecycle.ts";
 import { LogBus } from "../../operator/src/telemetry/log.ts";
 import { launchBrowser, openEditor } from "./browser.ts";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { eventually, installTestCrd, kubeConfig, sampleSource, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
-import { runOperator, type RunningOperator } from "../run.ts";
+import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { LogBus } from "../telemetry/log.ts";
 import { configurationName } from "./index.ts";
 

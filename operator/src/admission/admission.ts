@@ -25,13 +25,13 @@
  *   chakrator.dev/admission-timeout-seconds  the webhook's timeoutSeconds, 1..30 (default 3)
  *   chakrator.dev/admission-timeout-ms       the sandbox's limit per call (default 1000)
  */
-import type { Engine } from "../engine/manager.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { objectKey } from "../kube/informer.ts";
 import type { HostBridge, Sandbox } from "../sandbox/index.ts";
-import type { Compiler } from "../source/compile-process.ts";
-import type { AcceptedRevision, SourceManager } from "../source/manager.ts";
+import type { Compiler } from "../reconcilers/compile-process.ts";
+import type { AcceptedRevision, ReconcilerLoader } from "../reconcilers/loader.ts";
 import type { LogBus } from "../telemetry/log.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { CertificateStore, type CertificateOptions, type TlsMaterial } from "./certificates.ts";
@@ -94,7 +94,7 @@ export interface OperatorParts {
   sandbox: AdmissionDeps["sandbox"];
   compiler: Compiler;
   log: LogBus;
-  sources: Pick<SourceManager, "configMap">;
+  sources: Pick<ReconcilerLoader, "configMap">;
   engine: Pick<Engine, "controller">;
 }
 

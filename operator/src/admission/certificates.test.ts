@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, KubeApiError, type KubeObject } from "../kube/client.ts";
-import { runOperator, type RunningOperator } from "../run.ts";
+import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { LogBus } from "../telemetry/log.ts";
 import { issueCa, issueServing, validity } from "./certificates.ts";
 import { configurationName } from "./index.ts";

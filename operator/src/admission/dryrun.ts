@@ -7,8 +7,8 @@
  */
 import type { KubeObject } from "../kube/client.ts";
 import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../sandbox/index.ts";
-import type { Diagnostic } from "../source/compile-diagnostics.ts";
-import type { CompileOptions, Compiler } from "../source/compile-process.ts";
+import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
+import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
 import type { Resource, ValidateResult } from "../../types/chakrator.d.ts";
 import { jsonPatch, protectedChange, type PatchOperation } from "./patch.ts";
 

@@ -4,7 +4,7 @@
  * needs the started operator's parts (sandbox, compiler, caches). Until `attach`, the
  * gate keeps the newest revision per reconciler; `attach` activates them in order.
  */
-import type { AcceptedRevision } from "../source/manager.ts";
+import type { AcceptedRevision } from "../reconcilers/loader.ts";
 import type { Admission } from "./admission.ts";
 
 export class AdmissionGate {

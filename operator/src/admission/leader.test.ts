@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace, type ControlPlaneInfo } from "../../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
-import { runOperator, type RunningOperator } from "../run.ts";
+import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { LogBus } from "../telemetry/log.ts";
 import { configurationName } from "./index.ts";
 

@@ -24,7 +24,7 @@ import { parseAllDocuments } from "yaml";
 import { ControlPlane } from "../../testenv/controlplane.ts";
 import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { rbacObjects, rbacRules } from "../kube/rbac.ts";
-import { runOperator, type RunningOperator } from "../run.ts";
+import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { isLoopbackHost } from "../server/origin.ts";
 import { LogBus, parseLogLevel, type LogRecord } from "../telemetry/log.ts";
 import { consoleLine, useColour } from "./console.ts";

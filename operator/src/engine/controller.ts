@@ -29,7 +29,7 @@ import { statusPatch, type ReadyCondition } from "./status.ts";
 /** The finalizer the engine adds when a reconciler has `finalize`. */
 export const finalizerName = "chakrator.dev/finalizer";
 
-/** A revision the engine can run; produced by source/. */
+/** A revision the engine can run; produced by reconcilers/. */
 export interface ActiveRevision {
   /** `namespace/name` of the reconciler ConfigMap. */
   reconciler: string;

@@ -9,8 +9,8 @@
  */
 import type { KubeObject } from "../kube/client.ts";
 import { EDITOR_HOST, SandboxError, userMessage, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
-import { formatDiagnostics, type Diagnostic } from "../source/compile-diagnostics.ts";
-import type { CompileOptions, Compiler } from "../source/compile-process.ts";
+import { formatDiagnostics, type Diagnostic } from "../reconcilers/compile-diagnostics.ts";
+import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
 

@@ -54,7 +54,7 @@ export interface RevisionLimits {
   hostMemoryMb?: number;
 }
 
-/** A revision as `source/` produces it: already-transpiled ESM JavaScript per file. */
+/** A revision as `reconcilers/` produces it: already-transpiled ESM JavaScript per file. */
 export interface RevisionSource {
   /** Identifies the content (a hash): loading an id that is loaded returns the loaded one. */
   id: string;

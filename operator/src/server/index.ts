@@ -41,7 +41,7 @@ import { EditorLane, type EditorLaneOptions } from "./lane.ts";
 import { isLoopbackHost, originGuard, type OriginPolicy } from "./origin.ts";
 import { rbacRoutes } from "./rbac.ts";
 import { reconcilerRoutes, type Counts } from "./reconcilers.ts";
-import { runRoutes } from "./run.ts";
+import { trySourceRoutes } from "./try-source.ts";
 import { intellisenseRoutes } from "./intellisense.ts";
 import { sessionRoutes } from "./session.ts";
 import { staticFiles } from "./static.ts";
@@ -146,7 +146,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   const lane = new EditorLane(deps.editorLane);
   const session = sessionRoutes(mode, { maxBodyBytes: limits.sessionBodyBytes });
   const reconcilers = reconcilerRoutes({ operator, mode, permissions, counts, samplesDir: deps.samplesDir ?? `${REPO}samples` });
-  const run = runRoutes({ operator, mode, permissions, lane });
+  const run = trySourceRoutes({ operator, mode, permissions, lane });
   const intellisense = intellisenseRoutes({ operator, mode, permissions, lane }); // completions, hover, … (intellisense.ts)
   app.use(securityHeaders());
   app.use(errorHandler(operator.log));

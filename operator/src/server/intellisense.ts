@@ -16,7 +16,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import type { Operator } from "../operator.ts";
-import type { LanguageRequest } from "../source/compile.ts";
+import type { LanguageRequest } from "../reconcilers/compile.ts";
 import type { Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, stringField } from "./body.ts";

@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { eventually } from "../../testenv/index.ts";
-import type { CompileOptions } from "../source/compile-process.ts";
-import type { ConfigMap } from "../source/revisions.ts";
+import type { CompileOptions } from "../reconcilers/compile-process.ts";
+import type { ConfigMap } from "../reconcilers/revisions.ts";
 import { startServer, type RunningServer, type ServerDeps } from "./index.ts";
 import { call, idleConnection, openStream, rawExchange, refusedStatus, startFixture, type Fixture } from "./test-fixture.ts";
 

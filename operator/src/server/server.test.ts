@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually, sampleSource } from "../../testenv/index.ts";
-import type { ConfigMap } from "../source/revisions.ts";
+import type { ConfigMap } from "../reconcilers/revisions.ts";
 import { startServer } from "./index.ts";
 import type { DryRunResponse, ReconcilerSource, Revision, SaveConflict } from "./protocol.ts";
 import { call, refusedStatus, startFixture, type Fixture } from "./test-fixture.ts";

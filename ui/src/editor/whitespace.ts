@@ -7,7 +7,7 @@
  */
 import type { ChangeSpec, EditorState, TransactionSpec } from "@codemirror/state";
 
-/** The same rule as the operator's (operator/src/source/compile-input.ts). */
+/** The same rule as the operator's (operator/src/reconcilers/compile-input.ts). */
 export function stripTrailingWhitespace(text: string): string {
   return text.replace(/[ \t]+$/gm, "");
 }

@@ -71,7 +71,7 @@ describe("kubectl's YAML of reconciler sources", () => {
   });
 
   it("the operator records a Normal Event for a source that arrives with trailing spaces, and still accepts it", async () => {
-    const { runOperator } = await import("../run.ts");
+    const { runOperator } = await import("../lifecycle.ts");
     const { LogBus } = await import("../telemetry/log.ts");
     const seed = sampleSource("01-message");
     const data = { ...seed, "reconciler.ts": seed["reconciler.ts"]!.replace("\n", "   \n") };

@@ -64,7 +64,7 @@ export type Notice =
   | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
   | { type: "reconciler-removed"; reconciler: string };
 
-export interface SourceManagerOptions {
+export interface ReconcilerLoaderOptions {
   client: KubeClient;
   compiler: Compiler;
   /** Each reconciler's revisions load into a host of its own (`host`: the reconciler key). */
@@ -87,8 +87,8 @@ export interface SourceManagerOptions {
 }
 
 /** Turns reconciler ConfigMaps into revisions; see the module comment. */
-export class SourceManager {
-  readonly #o: SourceManagerOptions;
+export class ReconcilerLoader {
+  readonly #o: ReconcilerLoaderOptions;
   readonly #informer: Informer;
   readonly #states = new Map<string, ReconcilerState>();
   readonly #active = new Map<string, AcceptedRevision>();
@@ -98,7 +98,7 @@ export class SourceManager {
   readonly #running = new Set<string>();
   #idle: Array<() => void> = [];
 
-  constructor(options: SourceManagerOptions) {
+  constructor(options: ReconcilerLoaderOptions) {
     this.#o = options;
     const informerOptions: ConstructorParameters<typeof Informer>[1] = {
       apiVersion: "v1",

@@ -34,7 +34,7 @@ import { dryRun } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
-import type { Compiler } from "../source/compile-process.ts";
+import type { Compiler } from "../reconcilers/compile-process.ts";
 import { EDITOR_HOST } from "../sandbox/index.ts";
 import { liveReader, type Kind, type LiveReader, type Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
@@ -82,7 +82,7 @@ function bridgeReads(reader: LiveReader, namespace: string) {
 }
 
 /** What the validate and dry-run routes need. */
-export interface RunRouteDeps {
+export interface TrySourceRouteDeps {
   operator: Operator;
   mode: AuthMode;
   permissions: Permissions;
@@ -90,7 +90,7 @@ export interface RunRouteDeps {
 }
 
 /** The validate and dry-run routes, mounted under /api. */
-export function runRoutes(deps: RunRouteDeps): Router {
+export function trySourceRoutes(deps: TrySourceRouteDeps): Router {
   const { operator, lane } = deps;
   const router = new Router({ prefix: "/api" });
 
