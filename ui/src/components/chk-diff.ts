@@ -1,11 +1,24 @@
 /**
- * A unified line diff of two file sets (or two texts), with unchanged runs folded to
- * three lines of context. Used by revisions, conflicts, outside changes and dry runs.
+ * A unified diff of two file sets (or two texts), one read-only `@codemirror/merge`
+ * view per changed file (editor/diff-view.ts), with unchanged runs folded to three
+ * lines of context. Used by revisions, conflicts, outside changes and dry runs.
  */
+import type { EditorState } from "@codemirror/state";
+import { EditorView } from "@codemirror/view";
 import { css, html, LitElement, nothing } from "lit";
-import { diffFiles, diffStats, type DiffLine } from "../lib/diff.ts";
+import { repeat } from "lit/directives/repeat.js";
+import { diffStats, diffViewState, type DiffStats } from "../editor/diff-view.ts";
 
-const CONTEXT = 3;
+/** One changed file: its two texts, its diff's state, and its view once mounted. */
+interface FileDiff {
+  file: string;
+  before: string;
+  after: string;
+  labels: string;
+  state: EditorState;
+  stats: DiffStats;
+  view: EditorView | undefined;
+}
 
 /**
  * Unified diff view.
@@ -24,6 +37,8 @@ export class ChkDiff extends LitElement {
   declare newFiles: Record<string, string>;
   declare beforeLabel: string;
   declare afterLabel: string;
+  /** The changed files, by name, sorted; kept across renders while their texts stay. */
+  private diffs: FileDiff[] = [];
 
   constructor() {
     super();
@@ -35,56 +50,78 @@ export class ChkDiff extends LitElement {
 
   static override styles = css`
     :host { display: block; font: 12px/18px var(--chk-mono); }
-    .legend { font: 12px var(--chk-font); color: var(--chk-fg-muted); padding: 4px 0 6px; }
+    .legend { font: 12px var(--chk-font); color: var(--chk-fg-muted); padding: 4px 0 6px; display: flex; gap: 12px; flex-wrap: wrap; }
     .legend .del { color: var(--chk-error); } .legend .add { color: var(--chk-ok); }
+    .legend .keys { margin-left: auto; color: var(--chk-fg-faint); }
     .file { border: 1px solid var(--chk-border); border-radius: 4px; margin-bottom: 10px; overflow: hidden; }
     .name { background: var(--chk-bg-raised); padding: 3px 8px; border-bottom: 1px solid var(--chk-border); display: flex; gap: 8px; }
     .name .st { color: var(--chk-fg-muted); }
-    .lines { overflow-x: auto; background: var(--chk-bg-sunken); }
-    .l { display: flex; min-width: max-content; height: 18px; }
-    .n { flex: none; width: 3.5em; color: var(--chk-fg-faint); text-align: right; padding-right: 6px; user-select: none; }
-    .op { flex: none; width: 1.5em; text-align: center; user-select: none; }
-    .t { white-space: pre; padding-right: 12px; }
-    .l.add { background: var(--chk-diff-add); } .l.add .op { color: var(--chk-ok); }
-    .l.del { background: var(--chk-diff-del); } .l.del .op { color: var(--chk-error); }
-    .fold { color: var(--chk-fg-faint); background: #1d2128; padding: 0 8px; font-style: italic; }
+    .lines { background: var(--chk-bg-sunken); }
+    .lines .cm-editor.cm-focused { outline: 2px solid var(--chk-focus); outline-offset: -2px; }
     .identical { padding: 8px; color: var(--chk-fg-muted); font-family: var(--chk-font); }
   `;
 
+  override willUpdate(): void {
+    const labels = `${this.beforeLabel}\n${this.afterLabel}`;
+    const known = new Map(this.diffs.map((d) => [d.file, d]));
+    const next: FileDiff[] = [];
+    for (const file of changedFiles(this.oldFiles, this.newFiles)) {
+      const before = this.oldFiles[file] ?? "";
+      const after = this.newFiles[file] ?? "";
+      const d = known.get(file);
+      if (d && d.before === before && d.after === after && d.labels === labels) {
+        next.push(d);
+        known.delete(file);
+        continue;
+      }
+      const state = diffViewState(before, after, { file, beforeLabel: this.beforeLabel, afterLabel: this.afterLabel });
+      next.push({ file, before, after, labels, state, stats: diffStats(state), view: undefined });
+    }
+    for (const d of known.values()) d.view?.destroy();
+    this.diffs = next;
+  }
+
   override render() {
-    const files = diffFiles(this.oldFiles, this.newFiles);
     return html`<div data-testid="diff">
-      <div class="legend"><span class="del">− ${this.beforeLabel}</span> &nbsp; <span class="add">+ ${this.afterLabel}</span></div>
-      ${files.length === 0 ? html`<div class="identical" data-testid="diff-identical">No differences.</div>` : nothing}
-      ${files.map(({ file, lines }) => {
-        const st = diffStats(lines);
-        return html`<div class="file" part="file">
-          <div class="name"><span>${file}</span><span class="st">+${st.added} −${st.removed}</span></div>
-          <div class="lines">${fold(lines).map((l) => (l === null ? html`<div class="fold">⋯</div>` : line(l)))}</div>
-        </div>`;
-      })}
+      <div class="legend"><span class="del">− ${this.beforeLabel}</span><span class="add">+ ${this.afterLabel}</span>
+        ${this.diffs.length ? html`<span class="keys">F7 / Shift-F7: next / previous change</span>` : nothing}</div>
+      ${this.diffs.length === 0 ? html`<div class="identical" data-testid="diff-identical">No differences.</div>` : nothing}
+      ${repeat(this.diffs, (d) => d, (d) => html`<div class="file" part="file">
+          <div class="name"><span>${d.file}</span><span class="st">+${d.stats.added} −${d.stats.removed}</span></div>
+          <div class="lines" .diff=${d}></div>
+        </div>`)}
     </div>`;
+  }
+
+  /** Mounts a view for each file that has none yet, in the element `render` made for it. */
+  override updated(): void {
+    for (const host of this.renderRoot.querySelectorAll<HTMLElement & { diff?: FileDiff }>(".lines")) {
+      const d = host.diff;
+      if (!d || (d.view && host.contains(d.view.dom))) continue;
+      d.view?.destroy();
+      d.view = new EditorView({ state: d.state, parent: host, root: this.renderRoot as ShadowRoot });
+    }
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.diffs.length) this.requestUpdate();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    for (const d of this.diffs) {
+      if (!d.view) continue;
+      d.state = d.view.state; // keeps unfolded runs and the cursor for a remount
+      d.view.destroy();
+      d.view = undefined;
+    }
   }
 }
 
-function line(l: DiffLine) {
-  const op = l.op === "add" ? "+" : l.op === "del" ? "−" : " ";
-  return html`<div class="l ${l.op}" data-testid=${l.op === "same" ? nothing : `diff-${l.op}`}><span class="n">${l.a ?? ""}</span><span class="n">${l.b ?? ""}</span><span class="op">${op}</span><span class="t">${l.text}</span></div>`;
-}
-
-/** Keeps changed lines and CONTEXT lines around them; `null` marks a folded run. */
-function fold(lines: DiffLine[]): Array<DiffLine | null> {
-  const keep = new Uint8Array(lines.length);
-  lines.forEach((l, i) => {
-    if (l.op === "same") return;
-    for (let k = Math.max(0, i - CONTEXT); k <= Math.min(lines.length - 1, i + CONTEXT); k++) keep[k] = 1;
-  });
-  const out: Array<DiffLine | null> = [];
-  lines.forEach((l, i) => {
-    if (keep[i]) out.push(l);
-    else if (out[out.length - 1] !== null) out.push(null);
-  });
-  return out;
+/** Names in either set whose texts differ, sorted (identical files are left out). */
+function changedFiles(a: Record<string, string>, b: Record<string, string>): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().filter((f) => a[f] !== b[f]);
 }
 
 customElements.define("chk-diff", ChkDiff);
