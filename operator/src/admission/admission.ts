@@ -29,6 +29,7 @@ import type { Engine } from "../engine/engine.ts";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { objectKey } from "../kube/informer.ts";
+import { sameKind } from "../kube/kind-ref.ts";
 import type { HostBridge, Sandbox } from "../sandbox/index.ts";
 import type { Compiler } from "../reconcilers/compile-process.ts";
 import type { AcceptedRevision, ReconcilerLoader } from "../reconcilers/loader.ts";
@@ -105,7 +106,7 @@ export interface OperatorParts {
 function readerFor(parts: OperatorParts, reconciler: string, rev: () => AcceptedRevision | undefined, impersonate: boolean): Pick<HostBridge, "get" | "list"> {
   const declared = (kind: { apiVersion: string; kind: string }) => {
     const loaded = rev()?.loaded;
-    const ok = loaded !== undefined && [loaded.for, ...loaded.owns].some((k) => k.apiVersion === kind?.apiVersion && k.kind === kind?.kind);
+    const ok = loaded !== undefined && kind != null && [loaded.for, ...loaded.owns].some((k) => sameKind(k, kind));
     if (!ok) throw new Error(`ctx.get/list: kind ${kind?.apiVersion}/${kind?.kind} is not declared in for or owns`);
   };
   const api = () => {

@@ -12,6 +12,7 @@
  * These functions are pure; controller.ts does the I/O.
  */
 import type { KubeObject } from "../kube/client.ts";
+import { kindKey, type KindRef } from "../kube/kind-ref.ts";
 import { isDnsSubdomain } from "../kube/names.ts";
 
 /** The label every child carries: the UID of the resource that owns it. */
@@ -57,20 +58,13 @@ export class InvalidChildError extends Error {
   override name = "InvalidChildError";
 }
 
-export interface KindKey {
-  apiVersion: string;
-  kind: string;
-}
-
-export function kindKey(k: KindKey): string {
-  return `${k.apiVersion}/${k.kind}`;
-}
+export { kindKey };
 
 /**
  * Validates `desired` against `owns` and returns copies ready to apply.
  * Throws `InvalidChildError` for the first problem found.
  */
-export function prepareChildren(parent: KubeObject, desired: unknown, owns: readonly KindKey[]): KubeObject[] {
+export function prepareChildren(parent: KubeObject, desired: unknown, owns: readonly KindRef[]): KubeObject[] {
   if (desired === undefined) return [];
   if (!Array.isArray(desired)) throw new InvalidChildError("children must be an array");
   const allowed = new Set(owns.map(kindKey));
@@ -83,7 +77,7 @@ export function prepareChildren(parent: KubeObject, desired: unknown, owns: read
     const child = c as Partial<KubeObject>;
     if (typeof child.apiVersion !== "string" || typeof child.kind !== "string") throw new InvalidChildError(`${where} needs apiVersion and kind`);
     const what = `${where} (${child.kind} ${child.metadata?.name ?? "?"})`;
-    if (!allowed.has(kindKey(child as KindKey))) {
+    if (!allowed.has(kindKey(child as KindRef))) {
       throw new InvalidChildError(`${what}: kind ${child.apiVersion}/${child.kind} is not in owns [${[...allowed].join(", ") || "none"}]; declare it in owns to create it`);
     }
     const name = child.metadata?.name;
@@ -92,7 +86,7 @@ export function prepareChildren(parent: KubeObject, desired: unknown, owns: read
     }
     const childNs = child.metadata?.namespace ?? ns;
     if (childNs !== ns) throw new InvalidChildError(`${what}: namespace ${childNs} differs from the resource's (${ns ?? "cluster"}); owner references cannot cross namespaces`);
-    const id = `${kindKey(child as KindKey)}/${name}`;
+    const id = `${kindKey(child as KindRef)}/${name}`;
     if (seen.has(id)) throw new InvalidChildError(`${what}: returned twice`);
     seen.add(id);
     const { metadata, ...rest } = child as KubeObject;

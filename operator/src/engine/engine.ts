@@ -8,7 +8,7 @@
  * `activate` returns at once; caches sync in the background, so a kind whose CRD is
  * not installed yet only delays that reconciler (its informer retries and says so).
  */
-import { kindKey } from "./children.ts";
+import { kindKey } from "../kube/kind-ref.ts";
 import { Controller, type ActiveRevision, type ControllerDeps } from "./controller.ts";
 
 export type { ActiveRevision, ControllerDeps, EngineHooks, EngineLog } from "./controller.ts";

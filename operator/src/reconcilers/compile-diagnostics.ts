@@ -56,6 +56,12 @@ export const ChakratorCode = {
   InvalidInput: 99007,
   /** The compiler itself failed (e.g. a stack overflow on absurdly nested code). */
   CompilerFailure: 99008,
+  /** Another reconciler already reconciles this `for` kind in an overlapping scope (the loader's check). */
+  KindAlreadyReconciled: 99010,
+  /** A `chakrator.dev/*` annotation on the reconciler ConfigMap has a value out of its range (the loader's check). */
+  InvalidAnnotation: 99011,
+  /** The compiled module threw while the sandbox loaded it (top-level code, the loader's check). */
+  LoadFailed: 99012,
 } as const;
 
 /** Smallest Chakrator code: anything below is a TypeScript code. */

@@ -15,9 +15,10 @@ import { createHash } from "node:crypto";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
+import { sameKind } from "../kube/kind-ref.ts";
 import { isDnsSubdomain } from "../kube/names.ts";
 import { LoadError, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
-import { formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
+import { ChakratorCode, formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
 import { ENTRY, kubectlYamlAdvice } from "./compile-input.ts";
 import type { Compiler } from "./compile-process.ts";
 import { recordRevision, reconcilerLabel, sourceFiles, type ConfigMap } from "./revisions.ts";
@@ -213,7 +214,7 @@ export class ReconcilerLoader {
     // Settings are judged before the load: a bad one costs no isolate.
     const account = cm.metadata.annotations?.[serviceAccountAnnotation] ?? this.#o.defaultServiceAccount ?? "default";
     if (!isDnsSubdomain(account)) {
-      return this.#reject(key, cm, result.hash, [{ file: "", line: 0, column: 0, code: 99011, severity: "error", message: `annotation ${serviceAccountAnnotation}: "${account}" is not a ServiceAccount name` }]);
+      return this.#reject(key, cm, result.hash, [{ file: "", line: 0, column: 0, code: ChakratorCode.InvalidAnnotation, severity: "error", message: `annotation ${serviceAccountAnnotation}: "${account}" is not a ServiceAccount name` }]);
     }
     const serviceAccount = `${cm.metadata.namespace ?? ""}/${account}`;
     const sandboxId = `${key}@${createHash("sha256").update(fingerprint).digest("hex").slice(0, 16)}`;
@@ -228,7 +229,7 @@ export class ReconcilerLoader {
     const clash = [...this.#active.values()].find((a) => a.reconciler !== key && sameKind(a.loaded.for, loaded.for) && (a.namespace === undefined || namespace === undefined || a.namespace === namespace));
     if (clash) {
       await this.#o.sandbox.unload(sandboxId);
-      return this.#reject(key, cm, result.hash, [{ file: ENTRY, line: 1, column: 1, code: 99010, severity: "error", message: `${loaded.for.apiVersion}/${loaded.for.kind} is already reconciled by ${clash.reconciler} in ${clash.namespace ?? "all namespaces"}; one kind has one reconciler per namespace` }]);
+      return this.#reject(key, cm, result.hash, [{ file: ENTRY, line: 1, column: 1, code: ChakratorCode.KindAlreadyReconciled, severity: "error", message: `${loaded.for.apiVersion}/${loaded.for.kind} is already reconciled by ${clash.reconciler} in ${clash.namespace ?? "all namespaces"}; one kind has one reconciler per namespace` }]);
     }
     const { number, created } = await recordRevision(this.#o.client, cm, sourceFiles(cm.data), result.hash, this.#o.keep);
     const rev: AcceptedRevision = { reconciler: key, number, hash: result.hash, fingerprint, sandboxId, loaded, namespace, serviceAccount };
@@ -276,9 +277,6 @@ function fingerprintOf(cm: KubeObject, hash: string): string {
   return [hash, ...[timeoutAnnotation, memoryAnnotation, hostMemoryAnnotation, scopeAnnotation, serviceAccountAnnotation].map((a) => cm.metadata.annotations?.[a] ?? "")].join("\u0000");
 }
 
-function sameKind(a: { apiVersion: string; kind: string }, b: { apiVersion: string; kind: string }): boolean {
-  return a.apiVersion === b.apiVersion && a.kind === b.kind;
-}
 
 function parseLimits(cm: KubeObject): { value: { timeoutMs?: number; memoryMb?: number; hostMemoryMb?: number } } | { error: Diagnostic } {
   const value: { timeoutMs?: number; memoryMb?: number; hostMemoryMb?: number } = {};
@@ -287,7 +285,7 @@ function parseLimits(cm: KubeObject): { value: { timeoutMs?: number; memoryMb?: 
     if (raw === undefined) continue;
     const n = Number(raw);
     if (!Number.isInteger(n) || n <= 0) {
-      return { error: { file: "", line: 0, column: 0, code: 99011, severity: "error", message: `annotation ${annotation}: "${raw}" is not a positive integer` } };
+      return { error: { file: "", line: 0, column: 0, code: ChakratorCode.InvalidAnnotation, severity: "error", message: `annotation ${annotation}: "${raw}" is not a positive integer` } };
     }
     value[field] = n;
   }
@@ -300,7 +298,7 @@ function loadDiagnostic(err: LoadError): Diagnostic {
     file: m?.[1] ?? ENTRY,
     line: m ? Number(m[2]) : 1,
     column: m ? Number(m[3]) : 1,
-    code: 99012,
+    code: ChakratorCode.LoadFailed,
     severity: "error",
     message: `module failed when loaded: ${err.message}`,
   };

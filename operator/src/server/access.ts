@@ -14,14 +14,10 @@
  *   informer caches when one holds the kind, else the operator's client.
  */
 import type { KubeClient, KubeObject } from "../kube/client.ts";
+import type { KindRef } from "../kube/kind-ref.ts";
 import type { Operator } from "../operator.ts";
 import type { Principal } from "./auth.ts";
 
-/** A kind, as reconcilers declare it. */
-export interface Kind {
-  apiVersion: string;
-  kind: string;
-}
 
 /** Cached SelfSubjectAccessReviews for ConfigMaps. */
 export class Permissions {
@@ -79,8 +75,8 @@ async function allowed(client: KubeClient, spec: Record<string, unknown>): Promi
 
 /** Reads live objects; see the module comment. */
 export interface LiveReader {
-  get(kind: Kind, name: string, namespace: string): Promise<KubeObject | undefined>;
-  list(kind: Kind, namespace: string | undefined, labels?: Record<string, string>): Promise<KubeObject[]>;
+  get(kind: KindRef, name: string, namespace: string): Promise<KubeObject | undefined>;
+  list(kind: KindRef, namespace: string | undefined, labels?: Record<string, string>): Promise<KubeObject[]>;
 }
 
 function labelSelector(labels: Record<string, string> | undefined): string | undefined {
@@ -103,7 +99,7 @@ function clientReader(client: KubeClient): LiveReader {
 }
 
 /** The informer of a running controller that caches `kind` in `namespace`, if any. */
-export function cachedInformer(operator: Operator, kind: Kind, namespace: string | undefined) {
+export function cachedInformer(operator: Operator, kind: KindRef, namespace: string | undefined) {
   for (const state of operator.sources.states()) {
     const controller = operator.engine.controller(state.reconciler);
     if (!controller?.isStarted) continue;

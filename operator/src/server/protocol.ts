@@ -27,6 +27,9 @@
  *   server -> client: StreamMessage; client -> server: ClientMessage
  */
 
+import type { KindRef } from "../kube/kind-ref.ts";
+import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
+
 export interface ApiError {
   error: {
     /** HTTP status repeated for convenience. */
@@ -38,14 +41,7 @@ export interface ApiError {
   };
 }
 
-export interface Diagnostic {
-  file: string;
-  line: number;
-  column: number;
-  message: string;
-  code: number;
-  severity: "error" | "warning";
-}
+export type { Diagnostic };
 
 export interface Session {
   /** "off": local, loopback-only, no sign-in (the UI says so). "token": Kubernetes bearer tokens. */
@@ -58,10 +54,7 @@ export interface SignIn {
   token: string;
 }
 
-export interface KindRef {
-  apiVersion: string;
-  kind: string;
-}
+export type { KindRef };
 
 export interface ReconcilerSummary {
   namespace: string;

@@ -36,7 +36,8 @@ import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
 import type { Compiler } from "../reconcilers/compile-process.ts";
 import { EDITOR_HOST } from "../sandbox/index.ts";
-import { liveReader, type Kind, type LiveReader, type Permissions } from "./access.ts";
+import type { KindRef } from "../kube/kind-ref.ts";
+import { liveReader, type LiveReader, type Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, optionalString } from "./body.ts";
 import { ApiError } from "./errors.ts";
@@ -76,8 +77,8 @@ function parseTarget(v: unknown): { namespace: string; name: string } {
 /** Cache reads for the dry run's ctx.get/list, through `reader`. */
 function bridgeReads(reader: LiveReader, namespace: string) {
   return {
-    get: async (kind: Kind, name: string, ns?: string) => (await reader.get(kind, name, ns ?? namespace)) as never,
-    list: async (kind: Kind, options?: { namespace?: string; labels?: Record<string, string> }) => (await reader.list(kind, options?.namespace, options?.labels)) as never,
+    get: async (kind: KindRef, name: string, ns?: string) => (await reader.get(kind, name, ns ?? namespace)) as never,
+    list: async (kind: KindRef, options?: { namespace?: string; labels?: Record<string, string> }) => (await reader.list(kind, options?.namespace, options?.labels)) as never,
   };
 }
 
