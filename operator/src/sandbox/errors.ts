@@ -49,14 +49,17 @@ export class UserCodeError extends SandboxError {
   }
 }
 
-/** The call ran past its wall-clock limit; its isolate was disposed and will be rebuilt. */
+/**
+ * The call ran past its CPU-time or wall-clock limit (limits.ts, `wallLimitMs`); its
+ * isolate was disposed and will be rebuilt. `detail` says which, as the host measured it.
+ */
 export class TimeoutError extends SandboxError {
   override name = "TimeoutError";
   readonly revisionId: string;
   readonly method: string;
   readonly timeoutMs: number;
-  constructor(site: CallSite, timeoutMs: number, options?: ErrorOptions) {
-    super(`${site.method} of revision ${site.revisionId} did not finish within ${timeoutMs} ms`, options);
+  constructor(site: CallSite, timeoutMs: number, detail = `did not finish within ${timeoutMs} ms`, options?: ErrorOptions) {
+    super(`${site.method} of revision ${site.revisionId} ${detail}`, options);
     this.revisionId = site.revisionId;
     this.method = site.method;
     this.timeoutMs = timeoutMs;

@@ -28,13 +28,40 @@ async function expectHostile(id: string, body: string, check: (error: unknown) =
 test("while(true){} times out, its isolate is disposed and rebuilt", async () => {
   const before = log.count("isolate-disposed");
   const started = Date.now();
-  await expectHostile("busy-loop", "while (true) {}", (error) => error instanceof TimeoutError && error.timeoutMs === 300);
+  await expectHostile("busy-loop", "while (true) {}", (error) => error instanceof TimeoutError && error.timeoutMs === 300 && /reconcile of revision busy-loop used more than 300 ms of CPU time/.test(error.message));
   assert.ok(Date.now() - started < 3000);
   assert.equal(log.count("isolate-disposed"), before + 1);
 });
 
-test("an async reconcile that never settles times out", async () => {
-  await expectHostile("never-settles", "await new Promise(() => {});", (error) => error instanceof TimeoutError);
+test("an async reconcile that never settles times out on the wall-clock limit, five times its time limit", async () => {
+  const started = Date.now();
+  await expectHostile("never-settles", "await new Promise(() => {});", (error) =>
+    error instanceof TimeoutError && /did not finish within 1500 ms \(it used \d+ ms of CPU time; the rest was waiting\)/.test(error.message));
+  assert.ok(Date.now() - started >= 1500, "not before the wall-clock limit");
+});
+
+test("waiting is not computing: slow cache reads past the time limit, within the wall-clock limit, succeed", async () => {
+  await sandbox.load(hostileRevision("slow-reads", "for (let i = 0; i < 6; i++) await ctx.get({ apiVersion: 'v1', kind: 'ConfigMap' }, 'x');"));
+  const bridge = { ...fakeBridge(), get: () => new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100)) };
+  const started = Date.now();
+  const result = (await sandbox.call("slow-reads", "reconcile", resource("hostile"), bridge)) as { status: { ok: boolean } };
+  assert.ok(Date.now() - started > 300, "the call outlasted its 300 ms time limit");
+  assert.equal(result.status.ok, true);
+});
+
+test("a starved host (stopped for longer than the time limit mid-call) does not turn a short call into a timeout", async () => {
+  // The reconcile computes for a moment; SIGSTOP stands in for a busy node or a
+  // CPU-throttled pod: wall-clock time passes, CPU time does not.
+  await sandbox.load(hostileRevision("starved", "let x = 0; for (let i = 0; i < 2e6; i++) x += i; if (x < 0) throw new Error('never');"));
+  const pid = sandbox.hostPid;
+  assert.ok(pid !== undefined);
+  const call = sandbox.call("starved", "reconcile", resource("hostile"), fakeBridge());
+  process.kill(pid, "SIGSTOP");
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  process.kill(pid, "SIGCONT");
+  const result = (await call) as { status: { ok: boolean } };
+  assert.equal(result.status.ok, true);
+  assert.equal(sandbox.hostPid, pid, "the host was not restarted");
 });
 
 test("a cache read that never answers is covered by the time limit", async () => {

@@ -4,9 +4,12 @@
  * then serves calls one at a time until it is disposed.
  *
  * Guarantees:
- * - Every run has a wall-clock limit enforced from outside: a host timer disposes the
- *   isolate, which stops synchronous loops and abandons promises that never settle.
- *   Building (module evaluation) has the same limit.
+ * - Every run has two limits enforced from outside, by the host disposing the isolate:
+ *   the revision's time limit counts the isolate's CPU time (polled), and a wall-clock
+ *   limit (`wallLimitMs`: 5 times longer for reconcile and finalize, the same for
+ *   admission) ends promises that never settle. Building (module evaluation) has the
+ *   same two limits as a reconcile. So a starved host (a busy node, a CPU-throttled
+ *   pod, niceness 19) does not turn a well-behaved call into a timeout.
  * - A memory overrun disposes the isolate (isolated-vm does it) and is reported as such.
  * - A disposed slot is never reused: the pool drops it and builds a new one lazily.
  * - Only strings cross: the resource goes in as JSON; what comes out is an envelope
@@ -17,6 +20,7 @@
  */
 import ivm from "isolated-vm";
 import { CALL_BUDGET } from "./budgets.ts";
+import { wallLimitMs } from "./limits.ts";
 import { resolveSpecifier } from "./module-graph.ts";
 import { PRELUDE_FILENAME, PRELUDE_SOURCE } from "./prelude.ts";
 import type { RevisionMeta, RevisionSpec } from "./protocol.ts";
@@ -67,11 +71,11 @@ export class IsolateSlot {
   /** Builds an isolate for `spec` and evaluates its modules; rejects with `BuildError`. */
   static async create(spec: RevisionSpec, hooks: SlotHooks): Promise<IsolateSlot> {
     const isolate = new ivm.Isolate({ memoryLimit: spec.memoryMb });
-    let expired = false;
-    const timer = setTimeout(() => {
-      expired = true;
+    let expired: string | undefined;
+    const unwatch = watchLimits(isolate, spec.timeoutMs, wallLimitMs("load", spec.timeoutMs), (message) => {
+      expired = message;
       isolate.dispose();
-    }, spec.timeoutMs);
+    });
     try {
       const context = await isolate.createContext();
       const bridge = new ivm.Reference((callId: number, op: string, argsJson: string) => hooks.request(callId, op, argsJson));
@@ -85,28 +89,28 @@ export class IsolateSlot {
       const entry = await linkModules(isolate, context, spec);
       const files = new Set(Object.keys(spec.modules));
       try {
-        await entry.evaluate({ timeout: spec.timeoutMs });
+        await entry.evaluate();
       } catch (error: unknown) {
-        if (expired || isMemoryError(error)) throw error;
+        if (expired !== undefined || isMemoryError(error)) throw error;
         throw new BuildError(`evaluating the modules threw ${describeBuildError(error, files)}`, { cause: error });
       }
       let metaJson: unknown;
       try {
         metaJson = await kernel.apply(undefined, ["install", entry.namespace.derefInto()], { result: { copy: true } });
       } catch (error: unknown) {
-        if (expired || isMemoryError(error)) throw error;
+        if (expired !== undefined || isMemoryError(error)) throw error;
         throw new BuildError(`bad reconciler in ${spec.entry}: ${messageOf(error)}`, { cause: error });
       }
       const meta = JSON.parse(String(metaJson)) as RevisionMeta;
       return new IsolateSlot(spec, isolate, kernel, meta);
     } catch (error: unknown) {
       if (!isolate.isDisposed) isolate.dispose();
-      if (expired) throw new BuildError(`evaluating the modules did not finish within ${spec.timeoutMs} ms`, { cause: error });
+      if (expired !== undefined) throw new BuildError(`evaluating the modules ${expired}`, { cause: error });
       if (isMemoryError(error)) throw new BuildError(`evaluating the modules exceeded the memory limit of ${spec.memoryMb} MiB`, { cause: error });
       if (error instanceof BuildError) throw error;
       throw new BuildError(describeBuildError(error, new Set(Object.keys(spec.modules))), { cause: error });
     } finally {
-      clearTimeout(timer);
+      unwatch();
     }
   }
 
@@ -116,7 +120,11 @@ export class IsolateSlot {
 
   /** Runs `method` on a copy of the resource. Never rejects; the outcome says how it ended. */
   async run(method: CallMethod, resourceJson: string, callId: number): Promise<RunOutcome> {
-    const timer = setTimeout(() => this.dispose("timeout"), this.spec.timeoutMs);
+    let expired = "";
+    const unwatch = watchLimits(this.isolate, this.spec.timeoutMs, wallLimitMs(method, this.spec.timeoutMs), (message) => {
+      expired = message;
+      this.dispose("timeout");
+    });
     let envelope: unknown;
     try {
       envelope = await this.kernel.apply(undefined, ["call", method, resourceJson, callId], { result: { promise: true } });
@@ -125,7 +133,7 @@ export class IsolateSlot {
       this.dispose(reason);
       switch (reason) {
         case "timeout":
-          return { kind: "timeout", message: `did not finish within ${this.spec.timeoutMs} ms` };
+          return { kind: "timeout", message: expired || `did not finish within ${this.spec.timeoutMs} ms` };
         case "memory":
           return { kind: "memory", message: `exceeded the memory limit of ${this.spec.memoryMb} MiB` };
         case "aborted":
@@ -135,7 +143,7 @@ export class IsolateSlot {
           return { kind: "internal", message: `the isolate failed: ${messageOf(error)}` };
       }
     } finally {
-      clearTimeout(timer);
+      unwatch();
     }
     return this.decode(method, envelope);
   }
@@ -187,6 +195,47 @@ export class IsolateSlot {
         return { kind: "internal", message: "the isolate answered an unknown envelope" };
     }
   }
+}
+
+/**
+ * Watches one run or build of `isolate`: its CPU time against `cpuMs` (polled, so a
+ * loop overshoots by at most one poll) and wall-clock time against `wallMs`. Calls
+ * `expire` once, with what ran out in words ("used more than ..."), unless the returned
+ * function (call it when the run ends) was called first.
+ */
+function watchLimits(isolate: ivm.Isolate, cpuMs: number, wallMs: number, expire: (message: string) => void): () => void {
+  const cpuNow = (): bigint => {
+    try {
+      return isolate.cpuTime;
+    } catch {
+      return 0n; // disposed meanwhile
+    }
+  };
+  const start = cpuNow();
+  const budgetNs = BigInt(Math.round(cpuMs * 1e6));
+  const usedMs = () => Number((cpuNow() - start) / 1_000_000n);
+  let done = false;
+  const fire = (message: string) => {
+    if (done) return;
+    stop();
+    expire(message);
+  };
+  // With no slack (admission), the wall-clock limit alone binds: CPU time never exceeds it.
+  const poll = wallMs > cpuMs
+    ? setInterval(() => {
+        if (cpuNow() - start > budgetNs) fire(`used more than ${cpuMs} ms of CPU time`);
+      }, Math.min(50, Math.max(5, cpuMs / 10)))
+    : undefined;
+  const wall = setTimeout(
+    () => fire(wallMs > cpuMs ? `did not finish within ${wallMs} ms (it used ${usedMs()} ms of CPU time; the rest was waiting)` : `did not finish within ${wallMs} ms`),
+    wallMs,
+  );
+  function stop(): void {
+    done = true;
+    clearInterval(poll);
+    clearTimeout(wall);
+  }
+  return stop;
 }
 
 /** Compiles every module, checks all imports, links the graph; returns the entry module. */

@@ -3,7 +3,7 @@
  * through: a revision may ask for less or more than the default but never more than
  * the global cap, nor less than what isolated-vm accepts (8 MiB) or a usable minimum.
  */
-import type { RevisionLimits, SandboxOptions, SandboxEvent } from "./types.ts";
+import type { CallMethod, RevisionLimits, SandboxOptions, SandboxEvent } from "./types.ts";
 
 /** Options of `Sandbox.start` with every default filled in and validated. */
 export interface ResolvedOptions {
@@ -98,6 +98,23 @@ export function clampLimits(limits: RevisionLimits | undefined, options: Resolve
     timeoutMs: Math.round(clamp(pick(limits?.timeoutMs, options.timeoutMs), MIN_TIMEOUT_MS, options.maxTimeoutMs)),
     memoryMb: Math.round(clamp(pick(limits?.memoryMb, options.memoryMb), MIN_MEMORY_MB, options.maxMemoryMb)),
   };
+}
+
+/**
+ * A reconcile, a finalize and module evaluation may take this many times their time
+ * limit in wall-clock time. The limit itself counts the isolate's CPU time: a busy node,
+ * a CPU-throttled pod or a host demoted to niceness 19 stretches wall-clock time without
+ * the reconciler doing anything wrong, and cache reads are waits, not work. The
+ * wall-clock limit still ends a promise that never settles.
+ */
+export const WAIT_FACTOR = 5;
+
+/**
+ * The wall-clock limit of a call of `method` (or of loading, `"load"`) whose time limit
+ * is `timeoutMs`. Admission calls get no slack: the webhook's deadline is wall-clock.
+ */
+export function wallLimitMs(method: CallMethod | "load", timeoutMs: number): number {
+  return method === "validate" || method === "mutate" ? timeoutMs : timeoutMs * WAIT_FACTOR;
 }
 
 function clamp(value: number, min: number, max: number): number {

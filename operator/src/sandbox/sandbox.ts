@@ -35,7 +35,7 @@ import {
   CallAbortedError, HostMemoryLimitError, InvalidResultError, LoadError, MemoryLimitError, QuarantinedError, SandboxCrashedError,
   SandboxUsageError, TimeoutError, UserCodeError, type CallSite,
 } from "./errors.ts";
-import { clampLimits, defaultHostMemoryMb, resolveOptions, type ResolvedOptions } from "./limits.ts";
+import { clampLimits, defaultHostMemoryMb, resolveOptions, wallLimitMs, type ResolvedOptions } from "./limits.ts";
 import type { HostMessage, HostRequest, HostStats, RevisionMeta, RevisionSpec } from "./protocol.ts";
 import { Semaphore } from "./semaphore.ts";
 import type { FinalizeResult, ReconcileResult, Resource, ValidateResult } from "../../types/chakrator.d.ts";
@@ -207,7 +207,7 @@ export class Sandbox {
         const host = await this.ensureHost();
         this.checkQuarantine(revision, site);
         if (revision.broken !== undefined) throw revision.broken;
-        const outcome = (await this.request(host, (id) => ({ t: "call", id, revisionId, method, resourceJson }), revision.loaded.limits.timeoutMs * 2 + BACKSTOP_MARGIN_MS, {
+        const outcome = (await this.request(host, (id) => ({ t: "call", id, revisionId, method, resourceJson }), wallLimitMs(method, revision.loaded.limits.timeoutMs) + revision.loaded.limits.timeoutMs + BACKSTOP_MARGIN_MS, {
           call: { site, bridge, revision, signal: options.signal },
         })) as CallOutcome;
         // A call that returns ends any probation; the next quarantine starts short again.
@@ -270,7 +270,7 @@ export class Sandbox {
     this.crashes = 0;
     this.wakeRestart?.();
     const host = await this.ensureHost();
-    const meta = (await this.request(host, (id) => ({ t: "load", id, revision: spec }), limits.timeoutMs + LOAD_MARGIN_MS, { loads: spec.id })) as RevisionMeta;
+    const meta = (await this.request(host, (id) => ({ t: "load", id, revision: spec }), wallLimitMs("load", limits.timeoutMs) + LOAD_MARGIN_MS, { loads: spec.id })) as RevisionMeta;
     const loaded: LoadedRevision = {
       id: spec.id, for: meta.for, owns: meta.owns, hasFinalize: meta.hasFinalize,
       ...(meta.hasValidate ? { hasValidate: true as const } : {}), ...(meta.hasMutate ? { hasMutate: true as const } : {}), limits,
@@ -399,7 +399,7 @@ export class Sandbox {
       case "timeout":
         disposed("timeout");
         this.demote(site.revisionId);
-        return new TimeoutError(site, revision.loaded.limits.timeoutMs, { cause });
+        return new TimeoutError(site, revision.loaded.limits.timeoutMs, message.message, { cause });
       case "memory":
         disposed("memory");
         return new MemoryLimitError(site, revision.loaded.limits.memoryMb, { cause });
@@ -489,7 +489,7 @@ export class Sandbox {
       await host.ready;
       for (const revision of this.revisions.values()) {
         try {
-          await this.request(host, (id) => ({ t: "load", id, revision: revision.spec }), revision.spec.timeoutMs + LOAD_MARGIN_MS, { loads: revision.spec.id });
+          await this.request(host, (id) => ({ t: "load", id, revision: revision.spec }), wallLimitMs("load", revision.spec.timeoutMs) + LOAD_MARGIN_MS, { loads: revision.spec.id });
           revision.broken = undefined;
         } catch (error: unknown) {
           if (!(error instanceof LoadError)) throw error;

@@ -16,7 +16,7 @@ import type {
 
 /** Options of `Sandbox.start`; every field has a safe default. */
 export interface SandboxOptions {
-  /** Default per-call wall-clock limit (ms). Default 5000. */
+  /** Default per-call time limit (ms of the isolate's CPU time; wall-clock limit from it, see limits.ts `wallLimitMs`). Default 5000. */
   timeoutMs?: number;
   /** Default per-isolate memory limit (MiB). Default 64. */
   memoryMb?: number;
