@@ -11,11 +11,12 @@ import type { KubeObject } from "../kube/client.ts";
 import { EDITOR_HOST, SandboxError, userMessage, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
+import type { LogLevel } from "../telemetry/log.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { InvalidChildError, prepareChildren } from "./children.ts";
 
 export interface DryRunLog {
-  level: "debug" | "info" | "warn" | "error";
+  level: LogLevel;
   message: string;
   fields?: Record<string, unknown>;
 }

@@ -18,6 +18,7 @@ import { Informer, objectKey } from "../kube/informer.ts";
 import { sameKind } from "../kube/kind-ref.ts";
 import { isDnsSubdomain } from "../kube/names.ts";
 import { LoadError, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
+import type { LogLevel, Notice } from "../telemetry/log.ts";
 import { ChakratorCode, formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
 import { ENTRY, kubectlYamlAdvice } from "./compile-input.ts";
 import type { Compiler } from "./compile-process.ts";
@@ -59,19 +60,13 @@ export interface ReconcilerState {
   lastRejection?: { hash: string; resourceVersion: string; at: string; diagnostics: Diagnostic[] };
 }
 
-export type Notice =
-  | { type: "source-changed"; reconciler: string; resourceVersion: string; by?: string }
-  | { type: "revision-accepted"; reconciler: string; revision: number; hash: string }
-  | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
-  | { type: "reconciler-removed"; reconciler: string };
-
 export interface ReconcilerLoaderOptions {
   client: KubeClient;
   compiler: Compiler;
   /** Each reconciler's revisions load into a host of its own (`host`: the reconciler key). */
   sandbox: RevisionRunner;
   events: EventRecorder;
-  log: (level: "debug" | "info" | "warn" | "error", message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
+  log: (level: LogLevel, message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
   /** Watch one namespace; undefined for all. */
   namespace?: string;
   /** With `namespace` unset: take reconciler ConfigMaps from these namespaces only (an allow-list). */

@@ -13,6 +13,7 @@ import type {
   Resource,
   ValidateResult,
 } from "../../types/chakrator.d.ts";
+import type { LogLevel } from "../telemetry/log.ts";
 
 /** Options of `Sandbox.start`; every field has a safe default. */
 export interface SandboxOptions {
@@ -99,7 +100,7 @@ export interface HostBridge {
   event(event: EventInput): void;
 }
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
+export type { LogLevel };
 
 /**
  * `validate` and `mutate` are admission calls: their input is `{ object, request }`

@@ -29,6 +29,7 @@
 
 import type { KindRef } from "../kube/kind-ref.ts";
 import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
+import type { LogFilter, LogLevel, LogRecord, Notice } from "../telemetry/log.ts";
 
 export interface ApiError {
   error: {
@@ -163,7 +164,7 @@ export interface DryRunResponse {
   children: unknown[];
   status?: Record<string, unknown>;
   requeueAfterSeconds?: number;
-  logs: Array<{ level: string; message: string; fields?: Record<string, unknown> }>;
+  logs: Array<{ level: LogLevel; message: string; fields?: Record<string, unknown> }>;
   events: Array<{ type: string; reason: string; message: string }>;
   error?: { reason: string; message: string };
   durationMs: number;
@@ -184,23 +185,7 @@ export interface DryRunResponse {
   };
 }
 
-export interface LogRecord {
-  seq: number;
-  time: string;
-  level: "debug" | "info" | "warn" | "error";
-  message: string;
-  reconciler?: string;
-  revision?: number;
-  resource?: string;
-  source?: "operator" | "user";
-  fields?: Record<string, unknown>;
-}
-
-export type Notice =
-  | { type: "source-changed"; reconciler: string; resourceVersion: string; by?: string }
-  | { type: "revision-accepted"; reconciler: string; revision: number; hash: string }
-  | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
-  | { type: "reconciler-removed"; reconciler: string };
+export type { LogFilter, LogLevel, LogRecord, Notice };
 
 export type StreamMessage =
   | { type: "hello"; replayed: number; auth: "off" | "token" }
@@ -209,4 +194,4 @@ export type StreamMessage =
   | { type: "dropped"; count: number }
   | { type: "notice"; notice: Notice };
 
-export type ClientMessage = { type: "filter"; filter: { reconciler?: string; resource?: string; level?: LogRecord["level"]; text?: string } };
+export type ClientMessage = { type: "filter"; filter: LogFilter };

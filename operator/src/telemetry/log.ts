@@ -15,7 +15,11 @@
  * - Records carry a `seq` that increases by one per record, so a consumer can tell gaps.
  * - The stdout minimum level (`CHAKRATOR_LOG_LEVEL`, default info) filters stdout only;
  *   the ring buffer and subscribers see every level, so the editor can show `debug`.
+ *
+ * `LogLevel`, `LogRecord` and `Notice` are defined here only: the engine, the sandbox,
+ * the loader and the wire protocol (server/protocol.ts, for the UI) import them.
  */
+import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 
 /** Severity, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -65,12 +69,7 @@ export interface LogFilter {
 export type Notice =
   | { type: "source-changed"; reconciler: string; resourceVersion: string; by?: string }
   | { type: "revision-accepted"; reconciler: string; revision: number; hash: string }
-  | {
-      type: "revision-rejected";
-      reconciler: string;
-      hash: string;
-      diagnostics: Array<{ file: string; line: number; column: number; message: string; code: number; severity: "error" | "warning" }>;
-    }
+  | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
   | { type: "reconciler-removed"; reconciler: string };
 
 /** A logger bound to a context. Its methods never throw. */
