@@ -10,6 +10,7 @@ import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../san
 import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
 import type { Resource, ValidateResult } from "../../types/chakrator.d.ts";
+import { openTrial, type Trial } from "../engine/dryrun.ts";
 import { jsonPatch, protectedChange, type PatchOperation } from "./patch.ts";
 
 export interface AdmissionDryRunInput {
@@ -26,6 +27,8 @@ export interface AdmissionDryRunInput {
   /** The sandbox host that runs it; default the editor's (never a production reconciler's). */
   host?: string;
   compileOptions?: CompileOptions;
+  /** A trial already open for `files` (engine/dryrun.ts `openTrial`): used instead of compiling and loading again, and left open. */
+  trial?: Trial;
 }
 
 export interface AdmissionDryRunResult {
@@ -41,22 +44,30 @@ export interface AdmissionDryRunResult {
   error?: string;
 }
 
-let runs = 0;
-
 /** The `error` of a source without admission exports. */
 export const NO_ADMISSION = "the source exports neither validate nor mutate";
 
 /** Runs `mutate` then `validate` of `files` on the object; see the module comment. */
 export async function admissionDryRun(input: AdmissionDryRunInput): Promise<AdmissionDryRunResult> {
   const logs: AdmissionDryRunResult["logs"] = [];
-  const compiled = await input.compiler.compile(input.files, input.compileOptions);
+  const trial = input.trial ?? await openTrial(input);
+  try {
+    return await withTrial(input, trial, logs);
+  } finally {
+    if (input.trial === undefined) await trial.close();
+  }
+}
+
+async function withTrial(input: AdmissionDryRunInput, trial: Trial, logs: AdmissionDryRunResult["logs"]): Promise<AdmissionDryRunResult> {
+  const { compiled } = trial;
   const base = { diagnostics: compiled.diagnostics, logs };
   if (!compiled.ok) return { ...base, ok: false, allowed: false, error: "the source does not compile" };
   const object = input.object as KubeObject;
   if (!object || typeof object !== "object" || typeof object.apiVersion !== "string" || typeof object.kind !== "string" || typeof object.metadata?.name !== "string") {
     return { ...base, ok: false, allowed: false, error: "the object needs apiVersion, kind and metadata.name" };
   }
-  const id = `admission-dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
+  if (trial.loaded === undefined || trial.id === undefined) return { ...base, ok: false, allowed: false, error: messageOf(trial.loadError) };
+  const { id, loaded } = trial;
   const bridge: HostBridge = {
     get: async () => undefined,
     list: async () => [],
@@ -64,8 +75,6 @@ export async function admissionDryRun(input: AdmissionDryRunInput): Promise<Admi
     event: (e) => logs.push({ level: "info", message: `event ${e.type ?? "Normal"} ${e.reason}: ${e.message}` }),
   };
   try {
-    const source = { id, modules: compiled.modules, entry: compiled.entry, ...(input.host !== undefined ? { host: input.host } : {}) };
-    const loaded = await input.sandbox.load(source);
     if (loaded.for.apiVersion !== object.apiVersion || loaded.for.kind !== object.kind) {
       return { ...base, ok: false, allowed: false, error: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${object.apiVersion}/${object.kind}` };
     }
@@ -106,8 +115,6 @@ export async function admissionDryRun(input: AdmissionDryRunInput): Promise<Admi
     return out;
   } catch (err: unknown) {
     return { ...base, ok: false, allowed: false, error: messageOf(err) };
-  } finally {
-    await input.sandbox.unload(id).catch(() => {});
   }
 }
 

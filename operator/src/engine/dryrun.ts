@@ -1,19 +1,27 @@
 /**
  * Dry run: a (possibly unsaved) reconciler source against one resource, in the
- * sandbox, writing nothing. Returns what the engine would apply — children stamped
- * with owner reference and label exactly as `prepareChildren` stamps them — the
- * status it would write, the logs and events the code produced, and diagnostics.
+ * sandbox, writing nothing. It runs the engine's own pipeline (pipeline.ts) with a
+ * writer that records instead of writing, so it takes the same steps (finalizer,
+ * reconcile or finalize, children stamped by `prepareChildren`) and names a failure
+ * with the same reason (failures.ts) as the cluster would. Returns the children the
+ * engine would apply, the status fields it would write, the logs and events the code
+ * produced, and diagnostics.
  *
  * Used by the editor's dry-run panel and by `chakrator test`. Never throws for bad
  * input: every failure is in the result (`ok: false`, with `error` or diagnostics).
+ * `openTrial` compiles and loads a source once, for a dry run and an admission dry run
+ * of the same request.
  */
 import type { KubeObject } from "../kube/client.ts";
-import { EDITOR_HOST, SandboxError, userMessage, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
+import { EDITOR_HOST, type HostBridge, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
 import { formatDiagnostics, type Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
+import type { CompileResult } from "../reconcilers/compile.ts";
 import type { LogLevel } from "../telemetry/log.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
-import { InvalidChildError, prepareChildren } from "./children.ts";
+import { describeError, reasonFor } from "./failures.ts";
+import { finalizerName } from "./finalizer.ts";
+import { runPipeline, type EngineLog, type PipelineWriter } from "./pipeline.ts";
 
 export interface DryRunLog {
   level: LogLevel;
@@ -57,13 +65,41 @@ export interface DryRunInput {
   host?: string;
   /** Passed to the compiler (the editor's `lane`). */
   compileOptions?: CompileOptions;
+  /** A trial already open for `files` (`openTrial`): used instead of compiling and loading again, and left open. */
+  trial?: Trial;
+}
+
+/** A source compiled and (when it compiled) loaded into the sandbox, until `close()`. */
+export interface Trial {
+  compiled: CompileResult;
+  /** The sandbox's revision id, when it compiled. */
+  id?: string;
+  loaded?: LoadedRevision;
+  /** Why loading failed, when it did. */
+  loadError?: unknown;
+  /** Unloads it; never rejects. */
+  close(): Promise<void>;
+}
+
+let runs = 0;
+
+/** Compiles `files` and loads them once, for the dry runs of one request. */
+export async function openTrial(input: Pick<DryRunInput, "compiler" | "sandbox" | "files" | "host" | "compileOptions">): Promise<Trial> {
+  const compiled = await input.compiler.compile(input.files, input.compileOptions);
+  if (!compiled.ok) return { compiled, close: async () => {} };
+  const id = `dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
+  const close = () => input.sandbox.unload(id).catch(() => {});
+  try {
+    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry, host: input.host ?? EDITOR_HOST });
+    return { compiled, id, loaded, close };
+  } catch (loadError: unknown) {
+    return { compiled, id, loadError, close };
+  }
 }
 
 function invalidResource(res: KubeObject | undefined): boolean {
   return !res || typeof res !== "object" || typeof res.apiVersion !== "string" || typeof res.kind !== "string" || typeof res.metadata?.name !== "string";
 }
-
-let runs = 0;
 
 /** Runs `files` against `resource`; see the module comment. */
 export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
@@ -71,49 +107,65 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
   const logs: DryRunLog[] = [];
   const events: DryRunResult["events"] = [];
   const done = (r: Omit<DryRunResult, "logs" | "events" | "durationMs">): DryRunResult => ({ ...r, logs, events, durationMs: performance.now() - started });
-
-  const compiled = await input.compiler.compile(input.files, input.compileOptions);
-  if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
-  const invalid = () => done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
-  if (!input.target && invalidResource(input.resource as KubeObject)) return invalid();
-  const id = `dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
-  let targetFailed: { error: unknown } | undefined;
+  const trial = input.trial ?? await openTrial(input);
   try {
-    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry, host: input.host ?? EDITOR_HOST });
+    const { compiled } = trial;
+    if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
+    const failed = (err: unknown, kinds = {}) => done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: reasonFor(err), message: describeError(err) } });
+    const invalid = () => done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
+    if (!input.target && invalidResource(input.resource as KubeObject)) return invalid();
+    if (trial.loaded === undefined || trial.id === undefined) return failed(trial.loadError);
+    const loaded = trial.loaded;
     const kinds = { for: loaded.for, owns: loaded.owns };
-    let raw = input.resource as KubeObject;
-    if (input.target) {
-      try {
-        raw = (await input.target(kinds)) as KubeObject;
-      } catch (error: unknown) {
-        targetFailed = { error };
-        throw error;
-      }
-      if (invalidResource(raw)) return invalid();
-    }
+    // A rejection of `target` rejects the dry run (the caller's error, e.g. a 404).
+    const raw = (input.target ? await input.target(kinds) : input.resource) as KubeObject;
+    if (invalidResource(raw)) return invalid();
     // A stand-in identity, so children get well-formed owner references without a cluster.
     const resource: KubeObject = { ...raw, metadata: { namespace: "default", uid: "00000000-0000-0000-0000-000000000000", generation: 1, ...raw.metadata } };
     if (loaded.for.apiVersion !== resource.apiVersion || loaded.for.kind !== resource.kind) {
       return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` } });
     }
-    const bridge: HostBridge = {
-      get: input.read?.get ?? (async () => undefined),
-      list: input.read?.list ?? (async () => []),
-      log: (level, message, fields) => logs.push(fields ? { level, message, fields } : { level, message }),
-      event: (e) => events.push({ type: e.type ?? "Normal", reason: e.reason, message: e.message }),
+    const recorder = recordingWriter(events);
+    const log: EngineLog = {
+      log: (level, message, context) => {
+        // The code's own ctx.log lines; the engine's ("reconcile failed: ...") are the result's error.
+        if (context?.source === "user") logs.push(context.fields ? { level, message, fields: context.fields } : { level, message });
+      },
     };
-    const result = await input.sandbox.call(id, "reconcile", resource as Resource, bridge);
-    const children = prepareChildren(resource, result.children, loaded.owns);
-    const out: Omit<DryRunResult, "logs" | "events" | "durationMs"> = { ok: true, diagnostics: compiled.diagnostics, children, ...kinds };
-    if (result.status) out.status = result.status;
-    if (result.requeueAfterSeconds !== undefined) out.requeueAfterSeconds = result.requeueAfterSeconds;
+    const outcome = await runPipeline({
+      obj: resource, rev: { reconciler: "dry-run", number: 0, sandboxId: trial.id, owns: loaded.owns, hasFinalize: loaded.hasFinalize },
+      sandbox: input.sandbox, writer: recorder.writer, reads: { get: input.read?.get ?? (async () => undefined), list: input.read?.list ?? (async () => []) }, log,
+    });
+    if (outcome.type === "error") return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: outcome.reason, message: outcome.message } });
+    const out: Omit<DryRunResult, "logs" | "events" | "durationMs"> = { ok: true, diagnostics: compiled.diagnostics, children: recorder.children, ...kinds };
+    if (recorder.status !== undefined) out.status = recorder.status;
+    if (outcome.type === "done" && outcome.requeueAfterMs !== undefined) out.requeueAfterSeconds = outcome.requeueAfterMs / 1000;
     return done(out);
-  } catch (err: unknown) {
-    if (targetFailed) throw targetFailed.error;
-    const reason = err instanceof InvalidChildError ? "InvalidChild" : err instanceof SandboxError ? err.name.replace(/Error$/, "") || "SandboxError" : "Error";
-    const message = err instanceof SandboxError ? userMessage(err) : err instanceof Error ? err.message : String(err);
-    return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason, message } });
   } finally {
-    await input.sandbox.unload(id).catch(() => {});
+    if (input.trial === undefined) await trial.close();
   }
+}
+
+/** The dry run's writer: remembers what the engine would write, writes nothing. */
+function recordingWriter(events: DryRunResult["events"]): { writer: PipelineWriter; children: KubeObject[]; status?: Record<string, unknown> } {
+  const record: { writer: PipelineWriter; children: KubeObject[]; status?: Record<string, unknown> } = {
+    children: [],
+    writer: {
+      addFinalizer: async (obj) => ({ ...obj, metadata: { ...obj.metadata, finalizers: [...(obj.metadata.finalizers ?? []), finalizerName] } }),
+      removeFinalizer: async () => {},
+      applyChildren: async (_parent, desired) => {
+        record.children = desired;
+        return desired.length;
+      },
+      // What is live is the caller's to compare (the editor lists the live children).
+      pruneChildren: async () => 0,
+      writeStatus: async (_obj, userStatus) => {
+        if (userStatus !== undefined) record.status = userStatus;
+      },
+      event: (_obj, spec, from) => {
+        if (from === "user") events.push({ type: spec.type, reason: spec.reason, message: spec.message });
+      },
+    },
+  };
+  return record;
 }

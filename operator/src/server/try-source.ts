@@ -30,7 +30,7 @@ import Router from "@koa/router";
 import type { Context } from "koa";
 import { parse as parseYaml } from "yaml";
 import { admissionDryRun, NO_ADMISSION } from "../admission/dryrun.ts";
-import { dryRun } from "../engine/dryrun.ts";
+import { dryRun, openTrial, type Trial } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
@@ -127,34 +127,49 @@ export function trySourceRoutes(deps: TrySourceRouteDeps): Router {
     const p = principal(ctx);
     await mayEdit(p, reconciler.namespace, "a dry run");
     const reader = liveReader(operator, deps.mode.auth, p);
-    // One compile per dry run: the reconcile and the admission verdict share it.
-    const common = { compiler: compileOnce(operator.compiler), sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
+    // One compile and one load per dry run: the reconcile and the admission verdict share them.
+    const common = { compiler: operator.compiler, sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
+    const inTrial = <T>(run: (trial: Trial) => Promise<T>): Promise<T> => inLane(ctx, lane, personOf(p), undefined, async () => {
+      const trial = await openTrial(common);
+      try {
+        return await run(trial);
+      } finally {
+        await trial.close();
+      }
+    });
 
     if (yaml !== undefined) {
       const resource = parsePasted(yaml);
       const ns = (resource as KubeObject | null)?.metadata?.namespace ?? "default";
-      const result = await inLane(ctx, lane, personOf(p), undefined, () => dryRun({ ...common, resource, read: bridgeReads(reader, typeof ns === "string" ? ns : "default") }));
-      const res = toResponse(result);
-      const admission = await admissionOf(common, files, "CREATE", resource);
-      if (admission) res.admission = admission;
-      ctx.body = res;
+      ctx.body = await inTrial(async (trial) => {
+        const res = toResponse(await dryRun({ ...common, trial, resource, read: bridgeReads(reader, typeof ns === "string" ? ns : "default") }));
+        const admission = await admissionOf({ ...common, trial }, "CREATE", resource);
+        if (admission) res.admission = admission;
+        return res;
+      });
       return;
     }
 
     const t = target!;
-    const seen: { live?: KubeObject } = {};
-    const result = await inLane(ctx, lane, personOf(p), undefined, () => dryRun({
-      ...common,
-      resource: undefined,
-      target: async (kinds) => {
-        const live = await reader.get(kinds.for, t.name, t.namespace);
-        if (!live) throw new ApiError(404, "NotFound", `${kinds.for.kind} ${t.namespace}/${t.name} does not exist`);
-        seen.live = live;
-        return live;
-      },
-      read: bridgeReads(reader, t.namespace),
-    }));
-    const res = toResponse(result);
+    const seen: { live?: KubeObject; owns?: KindRef[] } = {};
+    const res = await inTrial(async (trial) => {
+      const res = toResponse(await dryRun({
+        ...common,
+        trial,
+        resource: undefined,
+        target: async (kinds) => {
+          const live = await reader.get(kinds.for, t.name, t.namespace);
+          if (!live) throw new ApiError(404, "NotFound", `${kinds.for.kind} ${t.namespace}/${t.name} does not exist`);
+          seen.live = live;
+          seen.owns = kinds.owns;
+          return live;
+        },
+        read: bridgeReads(reader, t.namespace),
+      }));
+      const admission = seen.live ? await admissionOf({ ...common, trial }, "UPDATE", seen.live) : undefined;
+      if (admission) res.admission = admission;
+      return res;
+    });
     const live = seen.live;
     if (!live) {
       // The source did not compile or load: its diagnostics are the answer.
@@ -164,15 +179,13 @@ export function trySourceRoutes(deps: TrySourceRouteDeps): Router {
     const uid = live.metadata.uid;
     const children: unknown[] = [];
     if (uid) {
-      for (const kind of result.owns ?? []) {
+      for (const kind of seen.owns ?? []) {
         // A kind the person may not list is left out of the diff rather than failing the run.
         const owned = await reader.list(kind, t.namespace, { [ownerLabel]: uid }).catch(() => []);
         for (const o of owned) children.push({ ...o, apiVersion: kind.apiVersion, kind: kind.kind });
       }
     }
     res.live = live["status"] === undefined ? { children } : { children, status: live["status"] };
-    const admission = await admissionOf(common, files, "UPDATE", live);
-    if (admission) res.admission = admission;
     ctx.body = res;
   });
 
@@ -180,27 +193,14 @@ export function trySourceRoutes(deps: TrySourceRouteDeps): Router {
 }
 
 /** What the source's validate/mutate say about `object`; undefined when it has neither (or does not compile: the dry run says why). */
-async function admissionOf(common: { compiler: Compiler; sandbox: Operator["sandbox"]; host: string; compileOptions: typeof EDITOR }, files: Record<string, string>, operation: "CREATE" | "UPDATE", object: unknown): Promise<DryRunResponse["admission"]> {
-  const r = await admissionDryRun({ ...common, files, operation, object, ...(operation === "UPDATE" ? { oldObject: object } : {}) });
+async function admissionOf(common: { compiler: Compiler; sandbox: Operator["sandbox"]; files: Record<string, string>; host: string; compileOptions: typeof EDITOR; trial: Trial }, operation: "CREATE" | "UPDATE", object: unknown): Promise<DryRunResponse["admission"]> {
+  const r = await admissionDryRun({ ...common, operation, object, ...(operation === "UPDATE" ? { oldObject: object } : {}) });
   if (r.error === NO_ADMISSION || r.diagnostics.some((d) => d.severity === "error")) return undefined;
   const out: NonNullable<DryRunResponse["admission"]> = { operation, allowed: r.allowed, object };
   if (r.mutate) out.mutate = r.mutate;
   if (r.validate) out.validate = r.validate;
   if (r.error !== undefined) out.error = r.error;
   return out;
-}
-
-/** A compiler that compiles the first files it is given once, and answers the same files object from that. */
-function compileOnce(compiler: Compiler): Compiler {
-  let first: { files: Readonly<Record<string, string>>; result: ReturnType<Compiler["compile"]> } | undefined;
-  return {
-    compile(files, options) {
-      if (first?.files === files) return first.result;
-      const result = compiler.compile(files, options);
-      first ??= { files, result };
-      return result;
-    },
-  };
 }
 
 function toResponse(r: Awaited<ReturnType<typeof dryRun>>): DryRunResponse {
