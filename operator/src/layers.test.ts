@@ -44,6 +44,30 @@ it("keeps value imports pointing down the layers", () => {
   assert.deepEqual(wrong, []);
 });
 
+// Inside engine/: the pipeline and what it needs sit below the writers, which sit below
+// the controller; dry run sits beside the live writer, so it cannot reach the cluster's.
+const engineRank: Record<string, number> = {
+  "children.ts": 0, "finalizer.ts": 0, "queue.ts": 0, "status.ts": 1, "failures.ts": 1, "pipeline.ts": 2,
+  "api-writer.ts": 3, "dryrun.ts": 3, "controller.ts": 4, "engine.ts": 5,
+};
+
+it("keeps engine/ in its order: pipeline below the writers, writers below the controller", () => {
+  const engine = files.filter((f) => relative(src, f).startsWith("engine/") && !f.endsWith(".fixture.ts"));
+  const unranked = engine.map((f) => relative(join(src, "engine"), f)).filter((f) => engineRank[f] === undefined);
+  assert.deepEqual(unranked, [], "every engine module has a rank");
+  const wrong: string[] = [];
+  for (const file of engine) {
+    const from = relative(join(src, "engine"), file);
+    for (const spec of valueImports(readFileSync(file, "utf8"))) {
+      const target = join(dirname(file), spec);
+      if (!spec.startsWith("./") || dirname(target) !== dirname(file)) continue;
+      const to = relative(dirname(file), target);
+      if (!(engineRank[to]! < engineRank[from]!)) wrong.push(`engine/${from} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
 it("lets only kube/ and the entry points use the Kubernetes client library", () => {
   const allowed = new Set(["main.ts", "dev/start.ts"]);
   const users = files.filter((f) => valueImports(readFileSync(f, "utf8")).includes("@kubernetes/client-node"))
