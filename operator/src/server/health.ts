@@ -15,7 +15,7 @@ import { ApiError } from "./errors.ts";
 /** What the probes read. */
 export interface HealthDeps {
   ready?: () => { ready: boolean; reasons: string[] };
-  metrics?: { render(): string; contentType: string };
+  metrics?: { render(): string | Promise<string>; contentType: string };
   /** Throws the 401/403 of a scrape that may not read /metrics; absent: open. */
   metricsGuard?: (ctx: Context) => Promise<void>;
 }
@@ -40,7 +40,7 @@ export function healthRoutes(deps: HealthDeps): Router {
     await deps.metricsGuard?.(ctx);
     ctx.set("Cache-Control", "no-store");
     ctx.type = deps.metrics.contentType;
-    ctx.body = deps.metrics.render();
+    ctx.body = await deps.metrics.render();
   });
   return router;
 }

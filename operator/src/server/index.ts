@@ -73,7 +73,7 @@ export interface ServerDeps {
   /** Static files to serve; default `<repo>/ui/dist`. When missing, a page says to run `npm run build:ui`. */
   uiDir?: string;
   /** Prometheus registry for /metrics; without it /metrics is 404. */
-  metrics?: { render(): string; contentType: string };
+  metrics?: { render(): string | Promise<string>; contentType: string };
   /** Readiness for /readyz; default always ready. */
   ready?: () => { ready: boolean; reasons: string[] };
   /** Origins allowed besides the request's own host (e.g. behind a proxy on another name). */
