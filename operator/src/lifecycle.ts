@@ -25,7 +25,7 @@ import { Operator } from "./operator.ts";
 import type { FleetOptions } from "./sandbox/index.ts";
 import { startServer, type ServerDeps } from "./server/index.ts";
 import type { LogBus } from "./telemetry/log.ts";
-import { createOperatorMetrics, PROMETHEUS_CONTENT_TYPE, Registry } from "./telemetry/metrics.ts";
+import { createOperatorMetrics, Registry } from "./telemetry/metrics.ts";
 import { LogRelay } from "./telemetry/relay.ts";
 
 export interface RunOptions {
@@ -101,15 +101,11 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     },
     paused: leaderElection,
     hooks: {
-      reconciled: (reconciler, outcome, seconds) => {
-        metrics.reconciles.inc({ reconciler, outcome });
-        metrics.reconcileDuration.observe({ reconciler }, seconds);
-      },
+      reconciled: (reconciler, outcome, seconds) => metrics.reconciled(reconciler, outcome, seconds),
       sandboxFailure: (reconciler, kind) => (kind === "timeout" ? metrics.sandboxTimeouts : metrics.sandboxMemoryLimit).inc({ reconciler }),
       watchRestarted: (kind) => metrics.watchRestarts.inc({ kind }),
-      queueDepth: (reconciler, depth) => metrics.queueDepth.set({ reconciler }, depth),
-      queueWait: (reconciler, seconds) => metrics.queueWait.observe({ reconciler }, seconds),
-      retried: (reconciler) => metrics.queueRetries.inc({ reconciler }),
+      // Each work queue feeds its chakrator_queue_* series itself (metrics.queue).
+      queueMetrics: metrics,
     },
     onRevisionAccepted: async (rev) => {
       await admissionGate.accepted(rev);
@@ -117,7 +113,11 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
       metrics.activeRevision.set({ reconciler: rev.reconciler }, rev.number);
     },
     onSourceRejected: (reconciler) => metrics.revisionsRejected.inc({ reconciler }),
-    onReconcilerRemoved: (reconciler) => admissionGate.removed(reconciler),
+    onReconcilerRemoved: async (reconciler) => {
+      await admissionGate.removed(reconciler);
+      // After its controller and webhooks stopped, so no late update brings a series back.
+      await metrics.forgetReconciler(reconciler);
+    },
     onQuarantined: (reconciler) => metrics.revisionsQuarantined.inc({ reconciler }),
   });
 
@@ -128,11 +128,8 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     ...o.editor,
     operator,
     auth: o.auth,
-    metrics: { render: () => registry.render(), contentType: PROMETHEUS_CONTENT_TYPE },
-    counts: (reconciler: string) => ({
-      reconciles: metrics.reconciles.get({ reconciler, outcome: "success" }) + metrics.reconciles.get({ reconciler, outcome: "requeue" }) + metrics.reconciles.get({ reconciler, outcome: "error" }),
-      errors: metrics.reconciles.get({ reconciler, outcome: "error" }),
-    }),
+    metrics: { render: () => registry.metrics(), contentType: registry.contentType },
+    counts: (reconciler: string) => metrics.counts(reconciler),
     ready: () => {
       const reasons: string[] = [];
       if (shuttingDown) reasons.push("shutting down");
@@ -164,14 +161,14 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
         if (shuttingDown) return;
         leading = true;
         relay.stop();
-        metrics.leader.set(undefined, 1);
+        metrics.leader.set(1);
         log.info(`became the leader (${identity}); reconciling`);
         operator.engine.resume();
         admission?.startLeading();
       },
       onStoppedLeading: () => {
         leading = false;
-        metrics.leader.set(undefined, 0);
+        metrics.leader.set(0);
         if (shuttingDown) return;
         log.error(`lost the lease (${identity}); exiting so that only the new leader writes`);
         void operator.engine.stop(0).finally(() => process.exit(1));
@@ -187,7 +184,7 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     log.info(`log relay: followers accept a leader address only among ${peers.describe()}`);
     void elector.run();
   } else {
-    metrics.leader.set(undefined, 1);
+    metrics.leader.set(1);
     admission?.startLeading();
   }
 
@@ -205,7 +202,6 @@ export async function runOperator(o: RunOptions): Promise<RunningOperator> {
     await server.close();
     await admission?.stop();
     await operator.stop(0);
-    metrics.close();
     log.info("stopped");
   };
   if (o.handleSignals ?? true) {

@@ -1,7 +1,7 @@
 /** WorkQueue: client-go's workqueue guarantees, on a fake clock (no test sleeps). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WorkQueue, type QueueClock, type QueueMetrics } from "./queue.ts";
+import { WorkQueue, type QueueClock, type QueueMetrics, type QueueMetricsProvider } from "./queue.ts";
 import { createOperatorMetrics, Registry } from "../telemetry/metrics.ts";
 
 /** A manual clock: timers fire only inside `advance`, in deadline order. */
@@ -241,10 +241,10 @@ test("metrics hooks see depth, adds, wait time, work duration and retries", asyn
   assert.equal(seen.retried, 1);
 });
 
-test("the operator metrics' queue hooks fit QueueMetrics", () => {
-  // Compile-time check (tsc): telemetry's hooks are structurally the queue's interface.
-  const hooks: QueueMetrics = createOperatorMetrics(new Registry(), { processMetrics: false }).queueMetrics("ns/rec");
-  const queue = new WorkQueue({ clock: new FakeClock(), metrics: hooks });
+test("the operator metrics are a QueueMetricsProvider", () => {
+  // Compile-time check (tsc): telemetry's provider is structurally the queue's interface.
+  const provider: QueueMetricsProvider = createOperatorMetrics(new Registry(), { processMetrics: false });
+  const queue = new WorkQueue({ clock: new FakeClock(), metrics: provider.queue("ns/rec") });
   queue.add("a");
   assert.equal(queue.len(), 1);
 });

@@ -53,6 +53,16 @@ export interface QueueMetrics {
   retried(): void;
 }
 
+/**
+ * Gives each work queue its own metrics, as client-go's workqueue `MetricsProvider`
+ * does: whoever builds a queue asks once, naming the reconciler it serves, and passes
+ * the hooks to the queue, so every hook reaches its series with nothing in between.
+ */
+export interface QueueMetricsProvider {
+  /** The hooks of the queue serving `reconciler` ("namespace/name"). */
+  queue(reconciler: string): QueueMetrics;
+}
+
 /** Options of `WorkQueue`; every field has client-go's default. */
 export interface WorkQueueOptions {
   /** First per-key backoff, in ms. Default 5. */
@@ -64,7 +74,8 @@ export interface WorkQueueOptions {
   /** Size of the retry token bucket. Default 100. */
   burst?: number;
   clock?: QueueClock;
-  metrics?: QueueMetrics;
+  /** Hooks for one queue's metrics (`QueueMetricsProvider.queue`); none when undefined. */
+  metrics?: QueueMetrics | undefined;
 }
 
 /** The real clock: `performance.now()` and unref'd timers (the queue never holds the process open by itself). */
