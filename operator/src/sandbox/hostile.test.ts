@@ -28,7 +28,9 @@ async function expectHostile(id: string, body: string, check: (error: unknown) =
 test("while(true){} times out, its isolate is disposed and rebuilt", async () => {
   const before = log.count("isolate-disposed");
   const started = Date.now();
-  await expectHostile("busy-loop", "while (true) {}", (error) => error instanceof TimeoutError && error.timeoutMs === 300 && /reconcile of revision busy-loop used more than 300 ms of CPU time/.test(error.message));
+  await expectHostile("busy-loop", "while (true) {}", (error) => error instanceof TimeoutError && error.timeoutMs === 300 &&
+    // On a starved machine the wall-clock limit (5 x) may come first: the loop did not get 300 ms of CPU by then.
+    /reconcile of revision busy-loop (used more than 300 ms of CPU time|did not finish within 1500 ms)/.test(error.message));
   assert.ok(Date.now() - started < 3000);
   assert.equal(log.count("isolate-disposed"), before + 1);
 });
@@ -36,7 +38,7 @@ test("while(true){} times out, its isolate is disposed and rebuilt", async () =>
 test("an async reconcile that never settles times out on the wall-clock limit, five times its time limit", async () => {
   const started = Date.now();
   await expectHostile("never-settles", "await new Promise(() => {});", (error) =>
-    error instanceof TimeoutError && /did not finish within 1500 ms \(it used \d+ ms of CPU time; the rest was waiting\)/.test(error.message));
+    error instanceof TimeoutError && /did not finish within 1500 ms \(it used \d+ ms of CPU time: it was waiting, or the node was busy\)/.test(error.message));
   assert.ok(Date.now() - started >= 1500, "not before the wall-clock limit");
 });
 
