@@ -24,7 +24,7 @@ import { apiWriter } from "./api-writer.ts";
 import { ownerLabel } from "./children.ts";
 import { describeError, reasonFor, watchForbiddenEvent } from "./failures.ts";
 import { runPipeline, type EngineLog, type Outcome, type PipelineWriter } from "./pipeline.ts";
-import { WorkQueue } from "./queue.ts";
+import { WorkQueue, type QueueMetricsProvider } from "./queue.ts";
 
 export type { EngineLog } from "./pipeline.ts";
 
@@ -51,7 +51,7 @@ export interface EngineHooks {
   sandboxFailure?(reconciler: string, kind: "timeout" | "memory"): void;
   watchRestarted?(kind: string): void;
   /** Gives each reconciler's work queue its metrics hooks (client-go's MetricsProvider). */
-  queueMetrics?: import("./queue.ts").QueueMetricsProvider;
+  queueMetrics?: QueueMetricsProvider;
   /** Wraps each object's reconcile, e.g. to check single-writer invariants in tests. */
   around?<T>(key: string, run: () => Promise<T>): Promise<T>;
 }
