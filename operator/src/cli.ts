@@ -41,6 +41,7 @@ import { discover, guessPlural } from "./kube/discovery.ts";
 import { rbacObjects, rbacRules, type RbacKind } from "./kube/rbac.ts";
 import { Sandbox } from "./sandbox/index.ts";
 import { ENTRY, ReconcilerCompiler, type Diagnostic } from "./reconcilers/compile.ts";
+import { isModuleKey } from "./reconcilers/source-keys.ts";
 import { parseTypesArgs, runTypes, TypesUsageError, type TypesArgs } from "./types-cli.ts";
 
 /** `chakrator types` arguments; a bad one is a usage error (exit 2). */
@@ -146,7 +147,7 @@ export function readSource(source: string): { files: Record<string, string>; pat
   const files: Record<string, string> = { [ENTRY]: readFileSync(entry, "utf8") };
   const paths: Record<string, string> = { [ENTRY]: entry };
   for (const f of readdirSync(dir).sort()) {
-    if (!f.endsWith(".ts") || f.endsWith(".test.ts") || f.endsWith(".d.ts") || f === basename(entry) || f === ENTRY) continue;
+    if (!isModuleKey(f) || f.endsWith(".test.ts") || f === basename(entry) || f === ENTRY) continue;
     const p = join(dir, f);
     if (!statSync(p).isFile()) continue;
     files[f] = readFileSync(p, "utf8");

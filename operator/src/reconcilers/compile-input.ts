@@ -11,6 +11,7 @@ import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { ChakratorCode, diagnosticAt } from "./compile-diagnostics.ts";
 import type { Diagnostic } from "./compile-diagnostics.ts";
+import { isModuleKey, isSourceKey } from "./source-keys.ts";
 
 /** The entry module's key. */
 export const ENTRY = "reconciler.ts";
@@ -62,9 +63,9 @@ export function normalizeSource(files: unknown, maxBytes: number): NormalizedSou
   }
   let bytes = 0;
   for (const key of Object.keys(files).sort()) {
-    if (!key.endsWith(".ts")) continue;
+    if (!isSourceKey(key)) continue;
     const value: unknown = (files as Record<string, unknown>)[key];
-    if (key.endsWith(".d.ts")) {
+    if (!isModuleKey(key)) {
       const message = `${key} is ignored: declaration files are not supported, write a .ts module.`;
       diagnostics.push(diagnosticAt(key, undefined, undefined, ChakratorCode.InvalidInput, message, "warning"));
       continue;
@@ -154,7 +155,7 @@ function hex(c: number): string {
 export function kubectlYamlAdvice(data: Readonly<Record<string, string>>): string | undefined {
   const found: string[] = [];
   for (const key of Object.keys(data).sort()) {
-    if (!key.endsWith(".ts")) continue;
+    if (!isSourceKey(key)) continue;
     const value = data[key];
     const hazard = typeof value === "string" ? kubectlYamlHazard(value) : undefined;
     if (hazard !== undefined) found.push(`${key} line ${hazard.line} has ${hazard.what}${hazard.fails ? " (kubectl get -o yaml cannot print it at all)" : ""}`);

@@ -27,6 +27,7 @@ import { SupervisedChild, type ExitReason } from "../child/supervised.ts";
 import type { CompileResult } from "./compile.ts";
 import { ChakratorCode } from "./compile-diagnostics.ts";
 import { hashModules, normalizeText } from "./compile-input.ts";
+import { isSourceKey } from "./source-keys.ts";
 
 const WORKER = fileURLToPath(new URL("./compile-worker.ts", import.meta.url));
 
@@ -90,7 +91,7 @@ export class CompilerProcess implements Compiler {
   }
 
   compile(files: Readonly<Record<string, string>>, options: CompileOptions = {}): Promise<CompileResult> {
-    return this.request<CompileResult>(options.lane ?? "operator", { t: "compile", files }, (reply) => reply["result"] as CompileResult, (message) => failure(files, message));
+    return this.request<CompileResult>(options.lane ?? "operator", { t: "compile", files }, (reply) => reply["result"] as CompileResult, (message) => compilerFailure(files, message));
   }
 
   /**
@@ -189,10 +190,11 @@ export class CompilerProcess implements Compiler {
   }
 }
 
-function failure(files: Readonly<Record<string, string>>, message: string): CompileResult {
+/** The result of a compile the compiler never answered: one `CompilerFailure` diagnostic saying `message`, hashed over the source keys. */
+export function compilerFailure(files: Readonly<Record<string, string>>, message: string): CompileResult {
   let hash = "";
   try {
-    hash = hashModules(new Map(Object.entries(files).filter(([k]) => k.endsWith(".ts")).map(([k, v]) => [k, normalizeText(String(v))])));
+    hash = hashModules(new Map(Object.entries(files).filter(([k]) => isSourceKey(k)).map(([k, v]) => [k, normalizeText(String(v))])));
   } catch {
     // Unhashable input: leave the hash empty; the result is a failure anyway.
   }

@@ -13,9 +13,7 @@
  * rejects, like CompilerProcess.
  */
 import type { CompileResult, LanguageAnswer, LanguageRequest } from "./compile.ts";
-import { CompilerProcess, type CompileOptions, type WorkerReply } from "./compile-process.ts";
-import { ChakratorCode } from "./compile-diagnostics.ts";
-import { hashModules, normalizeText } from "./compile-input.ts";
+import { compilerFailure, CompilerProcess, type CompileOptions, type WorkerReply } from "./compile-process.ts";
 import type { KindModule, KindTypings } from "./kinds.ts";
 
 /** What the compiler process is told about kind typings with a request. */
@@ -43,7 +41,7 @@ export class KindAwareCompiler extends CompilerProcess {
   override compile(files: Readonly<Record<string, string>>, options: CompileOptions = {}): Promise<CompileResult> {
     if (this.#kinds === undefined) return super.compile(files, options);
     return this.#withKinds(files, (kinds) =>
-      this.request(options.lane ?? "operator", { t: "compile", files, kinds }, readCompile, (message) => ({ reply: failed(files, message) })));
+      this.request(options.lane ?? "operator", { t: "compile", files, kinds }, readCompile, (message) => ({ reply: compilerFailure(files, message) })));
   }
 
   /** A language service request (language-service.ts) with the same typings. Never rejects. */
@@ -92,14 +90,4 @@ function readCompile(reply: WorkerReply): { reply: CompileResult } | { need: str
 function readLanguage(reply: WorkerReply): { reply: LanguageAnswer } | { need: string[] } {
   if (reply.t === "need-kinds") return { need: reply["missing"] as string[] };
   return { reply: reply["answer"] as LanguageAnswer };
-}
-
-function failed(files: Readonly<Record<string, string>>, message: string): CompileResult {
-  let hash = "";
-  try {
-    hash = hashModules(new Map(Object.entries(files).filter(([k]) => k.endsWith(".ts")).map(([k, v]) => [k, normalizeText(String(v))])));
-  } catch {
-    // Unhashable input: the result is a failure anyway.
-  }
-  return { ok: false, hash, diagnostics: [{ file: "", line: 0, column: 0, code: ChakratorCode.CompilerFailure, severity: "error", message }] };
 }

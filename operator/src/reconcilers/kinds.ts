@@ -32,6 +32,7 @@
  * hash, and hands the compiler the modules a source needs (the apiVersions it names).
  */
 import type { GroupVersionDocument, OpenApiDocument, OpenApiReader, OpenApiSchema } from "../kube/openapi.ts";
+import { isSourceKey } from "./source-keys.ts";
 
 /** A generated module: `chakrator/<apiVersion>`. */
 export interface KindModule {
@@ -235,7 +236,7 @@ function doc_(text: string | undefined, indent: string): string {
 export function apiVersionsIn(files: Readonly<Record<string, string>>): Set<string> {
   const out = new Set<string>();
   for (const [key, text] of Object.entries(files)) {
-    if (!key.endsWith(".ts") || typeof text !== "string") continue;
+    if (!isSourceKey(key) || typeof text !== "string") continue;
     for (const m of text.matchAll(/["'`]chakrator\/([a-z0-9.-]+\/)?([a-z0-9]+)["'`]/g)) out.add(`${m[1] ?? ""}${m[2]}`);
     for (const m of text.matchAll(/apiVersion\s*:\s*["'`]([a-z0-9.-]+\/)?([a-z0-9]+)["'`]/g)) out.add(`${m[1] ?? ""}${m[2]}`);
   }

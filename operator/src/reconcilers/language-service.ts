@@ -18,6 +18,7 @@ import ts from "typescript";
 import { CHECK_PATH, KINDS_DIR, KINDS_IN_USE_PATH, LIB_FILE, SRC_DIR, TYPINGS_PATH, keyOfPath, type ReconcilerHost } from "./compile-host.ts";
 import { normalizeText } from "./compile-input.ts";
 import { declaredKinds, kindsInUseText } from "./kinds-in-use.ts";
+import { isModuleKey } from "./source-keys.ts";
 
 /** One completion: what to show, and what the type-checker knows about it. */
 export interface CompletionItem {
@@ -149,10 +150,10 @@ export class ReconcilerLanguageService {
     return next.version;
   }
 
-  /** Points the shared host at the editor's files (the `.ts` keys, normalized like a compile). */
+  /** Points the shared host at the editor's files (the module keys, normalized like a compile). */
   #load(files: Readonly<Record<string, string>>): void {
     const modules = new Map<string, string>();
-    for (const [k, v] of Object.entries(files)) if (k.endsWith(".ts") && !k.endsWith(".d.ts") && typeof v === "string") modules.set(k, normalizeText(v));
+    for (const [k, v] of Object.entries(files)) if (isModuleKey(k) && typeof v === "string") modules.set(k, normalizeText(v));
     this.#keys = [...modules.keys()].sort();
     this.#host.setInput(modules, "");
     const entry = modules.has("reconciler.ts") ? this.#host.userSourceFile("reconciler.ts") : undefined;

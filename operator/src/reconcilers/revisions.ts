@@ -13,6 +13,7 @@
  */
 import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
 import { stripTrailingWhitespace } from "./compile-input.ts";
+import { isSourceKey } from "./source-keys.ts";
 
 export const reconcilerLabel = "chakrator.dev/reconciler";
 export const revisionOfLabel = "chakrator.dev/revision-of";
@@ -34,10 +35,10 @@ export interface RevisionRecord {
   files: Record<string, string>;
 }
 
-/** Only the source keys of a ConfigMap: `*.ts`. */
+/** Only the source keys of a ConfigMap (`isSourceKey`: `*.ts`). */
 export function sourceFiles(data: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(data ?? {})) if (k.endsWith(".ts")) out[k] = v;
+  for (const [k, v] of Object.entries(data ?? {})) if (isSourceKey(k)) out[k] = v;
   return out;
 }
 
@@ -124,7 +125,7 @@ export async function rollback(client: KubeClient, namespace: string, name: stri
     throw new RollbackError(409, `reconciler ${namespace}/${name} changed since you loaded it (resourceVersion ${current.metadata.resourceVersion}, you had ${expectedResourceVersion})`);
   }
   const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(current.data ?? {})) if (!k.endsWith(".ts")) data[k] = v;
+  for (const [k, v] of Object.entries(current.data ?? {})) if (!isSourceKey(k)) data[k] = v;
   // Like the editor's save: no trailing whitespace, so `kubectl edit` shows `|` blocks.
   for (const [k, v] of Object.entries(sourceFiles(target.files))) data[k] = stripTrailingWhitespace(v);
   try {

@@ -21,6 +21,7 @@ import { KubeApiError, type KubeClient } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
 import type { ReconcilerState } from "../reconcilers/loader.ts";
 import { listRevisions, reconcilerLabel, rollback, RollbackError, type ConfigMap } from "../reconcilers/revisions.ts";
+import { isSourceKey } from "../reconcilers/source-keys.ts";
 import { liveReader, type Permissions } from "./access.ts";
 import { principal, type AuthMode, type Principal } from "./auth.ts";
 import { bodyObject, filesField, optionalString, stringField } from "./body.ts";
@@ -72,10 +73,10 @@ function summary(state: ReconcilerState | undefined, namespace: string, name: st
   return out;
 }
 
-/** Only the `.ts` keys of `files`, with the other keys of `current` kept. */
+/** Only the source keys of `files` (`isSourceKey`), with the other keys of `current` kept. */
 function mergeData(current: Record<string, string> | undefined, files: Record<string, string>): Record<string, string> {
   const data: Record<string, string> = {};
-  for (const [k, v] of Object.entries(current ?? {})) if (!k.endsWith(".ts")) data[k] = v;
+  for (const [k, v] of Object.entries(current ?? {})) if (!isSourceKey(k)) data[k] = v;
   return Object.assign(data, files);
 }
 
@@ -91,7 +92,7 @@ function templateFiles(samplesDir: string, template: string): Record<string, str
   if (!dir) throw new ApiError(400, "BadRequest", `field "template": unknown template "${template}" (known: ${Object.keys(TEMPLATES).join(", ")})`);
   const base = join(samplesDir, dir);
   const files: Record<string, string> = {};
-  for (const f of readdirSync(base)) if (f.endsWith(".ts") && !f.endsWith(".test.ts")) files[f] = readFileSync(join(base, f), "utf8");
+  for (const f of readdirSync(base)) if (isSourceKey(f) && !f.endsWith(".test.ts")) files[f] = readFileSync(join(base, f), "utf8");
   return files;
 }
 

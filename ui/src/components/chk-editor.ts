@@ -11,6 +11,7 @@ import { EditorView } from "@codemirror/view";
 import { basicSetup } from "codemirror";
 import { css, html, LitElement, type PropertyValues } from "lit";
 import { chakratorCompletions, chakratorTheme, crashGuard, formatDocument, intellisense, saveKeymap, serverDiagnostics, trimTrailingWhitespace, type IntelliSense } from "../editor/index.ts";
+import { isSourceKey } from "../../../operator/src/reconcilers/source-keys.ts";
 import type { IntelliSenseOp } from "../controllers/api.ts";
 import { controls } from "../lib/styles.ts";
 import type { Diagnostic } from "../protocol.ts";
@@ -28,10 +29,10 @@ export type FileValidator = (file: string, text: string) => Promise<Diagnostic[]
 /** Asks the language service about `text` as the content of `file` within the current files. */
 export type LanguageAsker = <T>(op: IntelliSenseOp, file: string, text: string, pos: number | undefined, signal?: AbortSignal) => Promise<T>;
 
-/** The editable `*.ts` keys, entry module first. */
+/** The editable keys (the source keys, `isSourceKey`), entry module first. */
 export function editableFiles(files: Record<string, string>): string[] {
   return Object.keys(files)
-    .filter((f) => f.endsWith(".ts"))
+    .filter(isSourceKey)
     .sort((a, b) => (a === "reconciler.ts" ? -1 : b === "reconciler.ts" ? 1 : a.localeCompare(b)));
 }
 

@@ -10,6 +10,7 @@
 import type { ReactiveController, ReactiveControllerHost } from "lit";
 import type { Diagnostic, Notice, ReconcilerSource } from "../protocol.ts";
 import { ApiRequestError, ConflictError, InvalidSourceError, type ApiClient } from "./api.ts";
+import { isSourceKey } from "../../../operator/src/reconcilers/source-keys.ts";
 import { stripTrailingWhitespace } from "../editor/whitespace.ts";
 
 /** What the save indicator shows. */
@@ -117,7 +118,7 @@ export class SourceSession implements ReactiveController {
     if (!this.source || this.busy) return false;
     const [ns = "", name = ""] = this.key.split("/");
     // The editor has trimmed already (ChkEditor.trimAll); this keeps the rule for any caller.
-    const files = Object.fromEntries(Object.entries(this.files).map(([k, v]) => [k, k.endsWith(".ts") ? stripTrailingWhitespace(v) : v]));
+    const files = Object.fromEntries(Object.entries(this.files).map(([k, v]) => [k, isSourceKey(k) ? stripTrailingWhitespace(v) : v]));
     this.busy = "saving";
     this.error = "";
     this.host.requestUpdate();
