@@ -47,9 +47,10 @@
  *   CHAKRATOR_WEBHOOK_NAMESPACE    where the certificate Secret lives (default: the pod's
  *                                  namespace, else CHAKRATOR_LEASE_NAMESPACE, else "default")
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isIP } from "node:net";
-import { loadCredentials, type KubeCredentials } from "./kube/credentials.ts";
+import { join } from "node:path";
+import { loadCredentials, podNamespace, SERVICE_ACCOUNT_DIR, type KubeCredentials } from "./kube/credentials.ts";
 import { runOperator } from "./lifecycle.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
 
@@ -67,13 +68,12 @@ function int(name: string, fallback: number): number {
   return n;
 }
 
-const inCluster = existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token") && !env.KUBECONFIG;
+const inCluster = existsSync(join(SERVICE_ACCOUNT_DIR, "token")) && !env.KUBECONFIG;
 
 /** The admission webhook settings (CHAKRATOR_WEBHOOK*). */
 function webhookSettings(): Pick<Parameters<typeof runOperator>[0], "admission"> {
   if (env.CHAKRATOR_WEBHOOK === "off") return {};
-  const namespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-  const namespace = env.CHAKRATOR_WEBHOOK_NAMESPACE || (existsSync(namespaceFile) ? readFileSync(namespaceFile, "utf8").trim() : env.CHAKRATOR_LEASE_NAMESPACE || "default");
+  const namespace = env.CHAKRATOR_WEBHOOK_NAMESPACE || (podNamespace() ?? (env.CHAKRATOR_LEASE_NAMESPACE || "default"));
   const [listenHost = "127.0.0.1", listenPort = "0"] = (env.CHAKRATOR_WEBHOOK_LISTEN ?? (inCluster ? "0.0.0.0:9443" : "127.0.0.1:0")).split(/:(?=[^:]*$)/);
   const service = env.CHAKRATOR_WEBHOOK_SERVICE ?? "";
   const [first = "", second] = service.split("/");

@@ -30,7 +30,14 @@ export interface KubeCredentials {
 
 export type CredentialSource = "in-cluster" | "kubeconfig" | "library";
 
-const saDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+/** Where a pod's ServiceAccount token, CA bundle and namespace are mounted. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** The namespace of the pod this runs in (the mounted ServiceAccount's), or undefined outside a pod. */
+export function podNamespace(): string | undefined {
+  const file = join(SERVICE_ACCOUNT_DIR, "namespace");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
 
 /**
  * Loads credentials as `KubeConfig.loadFromCluster()` (inCluster) or
@@ -38,7 +45,7 @@ const saDir = "/var/run/secrets/kubernetes.io/serviceaccount";
  */
 export async function loadCredentials(o: { inCluster: boolean; env?: NodeJS.ProcessEnv; serviceAccountDir?: string }): Promise<{ credentials: KubeCredentials; source: CredentialSource }> {
   const env = o.env ?? process.env;
-  if (o.inCluster) return { credentials: inClusterCredentials(env, o.serviceAccountDir ?? saDir), source: "in-cluster" };
+  if (o.inCluster) return { credentials: inClusterCredentials(env, o.serviceAccountDir ?? SERVICE_ACCOUNT_DIR), source: "in-cluster" };
   const files = env.KUBECONFIG ? env.KUBECONFIG.split(delimiter).filter(Boolean) : [];
   const file = env.KUBECONFIG ? (files.length === 1 ? files[0] : undefined) : join(homedir(), ".kube", "config");
   if (file !== undefined && existsSync(file)) {
