@@ -48,10 +48,10 @@
  *                                  namespace, else CHAKRATOR_LEASE_NAMESPACE, else "default")
  */
 import { existsSync } from "node:fs";
-import { isIP } from "node:net";
 import { join } from "node:path";
 import { loadCredentials, podNamespace, SERVICE_ACCOUNT_DIR, type KubeCredentials } from "./kube/credentials.ts";
 import { runOperator } from "./lifecycle.ts";
+import { isLoopbackHost } from "./server/origin.ts";
 import { LogBus, parseLogLevel } from "./telemetry/log.ts";
 
 const env = process.env;
@@ -111,8 +111,7 @@ function relayService(value: string): { relayService?: { namespace?: string; nam
 }
 
 const [host = "127.0.0.1", portText = "8080"] = (env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080").split(/:(?=[^:]*$)/);
-const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
-const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? env.CHAKRATOR_AUTH : loopback ? "off" : "token";
+const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? env.CHAKRATOR_AUTH : isLoopbackHost(host) ? "off" : "token";
 
 await runOperator({
   kubeConfig,

@@ -14,7 +14,7 @@
  *   `server.allowedHosts` does.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import type { Context, Next } from "koa";
 import { ApiError } from "./errors.ts";
 
@@ -26,13 +26,23 @@ export interface OriginPolicy {
   loopbackHostsOnly: boolean;
 }
 
-/** True for a loopback host name or address (without port): localhost, 127.0.0.0/8, ::1. */
+/** The loopback addresses; BlockList also matches their other spellings (`0:0:0:0:0:0:0:1`, `::ffff:127.0.0.1`). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/**
+ * True for a loopback host name or address (without port, IPv6 with or without
+ * brackets): `localhost`, 127.0.0.0/8, `::1`, and 127.x mapped into IPv6 (`::ffff:127.x`).
+ * The one rule for the listen address (auth "off" is allowed, and the default, only on
+ * loopback) and for the Host header with auth off. No other name counts, not even
+ * `*.localhost`: what that resolves to is up to the resolver.
+ */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
-  if (h === "localhost" || h.endsWith(".localhost")) return true;
-  if (isIP(h) === 4) return h.startsWith("127.");
-  if (isIP(h) === 6) return h === "::1" || h === "0:0:0:0:0:0:0:1" || /^::ffff:127\./.test(h);
-  return false;
+  if (h === "localhost") return true;
+  const family = isIP(h);
+  return family !== 0 && LOOPBACK.check(h, family === 4 ? "ipv4" : "ipv6");
 }
 
 /** The host name of a Host header value (drops the port, keeps IPv6 brackets off). */
