@@ -223,7 +223,7 @@ async function startAdmission(operator: Operator, options: Omit<AdmissionOptions
       onOutcome: admissionMetrics(registry),
     });
     await gate.attach(admission);
-    operator.log.subscribeNotices((n) => {
+    operator.notices.subscribe((n) => {
       if (n.type === "source-changed") admission.settingsChanged(n.reconciler);
     });
     operator.log.info(`admission webhooks served at ${admission.url}`);

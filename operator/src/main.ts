@@ -52,10 +52,11 @@ import { join } from "node:path";
 import { loadCredentials, podNamespace, SERVICE_ACCOUNT_DIR, type KubeCredentials } from "./kube/credentials.ts";
 import { runOperator } from "./lifecycle.ts";
 import { isLoopbackHost } from "./server/origin.ts";
-import { LogBus, parseLogLevel } from "./telemetry/log.ts";
+import { LogBus } from "./telemetry/log.ts";
 
 const env = process.env;
-const log = new LogBus({ stdoutLevel: parseLogLevel(env.CHAKRATOR_LOG_LEVEL) ?? "info" });
+// The bus reads CHAKRATOR_LOG_LEVEL itself (and says so when it is not a level).
+const log = new LogBus();
 
 function int(name: string, fallback: number): number {
   const raw = env[name];

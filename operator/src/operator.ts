@@ -14,6 +14,7 @@ import { KindAwareCompiler } from "./reconcilers/kinds-compiler.ts";
 import { KindTypings } from "./reconcilers/kinds.ts";
 import { ReconcilerLoader, type AcceptedRevision } from "./reconcilers/loader.ts";
 import { LogBus } from "./telemetry/log.ts";
+import { NoticeChannel } from "./telemetry/notices.ts";
 
 export interface OperatorOptions {
   kubeConfig: KubeCredentials;
@@ -53,14 +54,17 @@ export interface OperatorOptions {
 export class Operator {
   readonly client: KubeClient;
   readonly log: LogBus;
+  /** Editor notices (source changed, revision accepted or rejected, reconciler removed). */
+  readonly notices: NoticeChannel;
   readonly sandbox: SandboxFleet;
   readonly compiler: KindAwareCompiler;
   readonly engine: Engine;
   readonly sources: ReconcilerLoader;
 
-  private constructor(parts: { client: KubeClient; log: LogBus; sandbox: SandboxFleet; compiler: KindAwareCompiler; engine: Engine; sources: ReconcilerLoader }) {
+  private constructor(parts: { client: KubeClient; log: LogBus; notices: NoticeChannel; sandbox: SandboxFleet; compiler: KindAwareCompiler; engine: Engine; sources: ReconcilerLoader }) {
     this.client = parts.client;
     this.log = parts.log;
+    this.notices = parts.notices;
     this.sandbox = parts.sandbox;
     this.compiler = parts.compiler;
     this.engine = parts.engine;
@@ -70,6 +74,7 @@ export class Operator {
   /** Starts every stage; resolves once the reconciler sources in the cluster were processed. */
   static async start(o: OperatorOptions): Promise<Operator> {
     const log = o.log ?? new LogBus();
+    const notices = new NoticeChannel({ onListenerError: (error, n) => log.warn("notice listener threw; unsubscribed", { error: error instanceof Error ? error.message : String(error), notice: n.type }) });
     const client = KubeClient.fromKubeConfig(o.kubeConfig, { userAgent: "chakrator-operator" });
     const events = new EventRecorder(client, { onError: (err) => log.log("warn", `could not record an Event: ${err instanceof Error ? err.message : String(err)}`) });
     // One sandbox host per reconciler (started with its first revision), so that one
@@ -79,20 +84,20 @@ export class Operator {
       ...o.sandbox,
       onEvent: (e) => {
         o.sandbox?.onEvent?.(e);
-        const context = e.host === EDITOR_HOST ? {} : { reconciler: e.host };
+        const hostLog = e.host === EDITOR_HOST ? log : log.child({ reconciler: e.host });
         const whose = e.host === EDITOR_HOST ? "the editor's sandbox host" : "sandbox host";
-        if (e.type === "host-exited") log.log("error", `${whose} (pid ${e.pid}) ${e.reason === "hung" ? "was killed as hung" : e.reason === "memory" ? "was killed over its memory limit" : `exited (${e.signal ?? `code ${e.code}`})`}; ${e.failedCalls} in-flight calls failed and will be retried; it restarts on demand`, context);
-        else if (e.type === "host-started" && e.generation > 1) log.log("info", `${whose} restarted (pid ${e.pid})`, context);
-        else if (e.type === "host-unresponsive") log.log("error", `${whose} (pid ${e.pid}) stopped answering for ${e.waitedMs} ms; killing it`, context);
-        else if (e.type === "host-memory-limit") log.log("error", `${whose} (pid ${e.pid}) reached ${Math.round(e.rssBytes / 2 ** 20)} MiB RSS, over its limit of ${Math.round(e.capBytes / 2 ** 20)} MiB; killing it`, context);
-        else if (e.type === "isolate-disposed") log.log("warn", `an isolate was disposed (${e.reason}); it is rebuilt on the next call`, context);
-        else if (e.type === "revision-reload-failed") log.log("error", `could not reload a revision into the new sandbox host: ${e.error.message}`, context);
-        else if (e.type === "host-demoted") log.log("warn", `a revision ran a call to its time limit or failed 3 calls in a row: ${whose} (pid ${e.pid}) now runs at the lowest CPU priority, until a new revision replaces that one`, context);
-        else if (e.type === "log-rate-limited") log.log("warn", `${e.dropped} log records dropped: over the rate limit of ${e.ratePerSecond} records/s`, context);
-        else if (e.type === "event-budget-exceeded") log.log("warn", `${e.dropped} Events not recorded: over the per-resource Event budget`, { ...context, resource: e.resource });
+        if (e.type === "host-exited") hostLog.log("error", `${whose} (pid ${e.pid}) ${e.reason === "hung" ? "was killed as hung" : e.reason === "memory" ? "was killed over its memory limit" : `exited (${e.signal ?? `code ${e.code}`})`}; ${e.failedCalls} in-flight calls failed and will be retried; it restarts on demand`);
+        else if (e.type === "host-started" && e.generation > 1) hostLog.log("info", `${whose} restarted (pid ${e.pid})`);
+        else if (e.type === "host-unresponsive") hostLog.log("error", `${whose} (pid ${e.pid}) stopped answering for ${e.waitedMs} ms; killing it`);
+        else if (e.type === "host-memory-limit") hostLog.log("error", `${whose} (pid ${e.pid}) reached ${Math.round(e.rssBytes / 2 ** 20)} MiB RSS, over its limit of ${Math.round(e.capBytes / 2 ** 20)} MiB; killing it`);
+        else if (e.type === "isolate-disposed") hostLog.log("warn", `an isolate was disposed (${e.reason}); it is rebuilt on the next call`);
+        else if (e.type === "revision-reload-failed") hostLog.log("error", `could not reload a revision into the new sandbox host: ${e.error.message}`);
+        else if (e.type === "host-demoted") hostLog.log("warn", `a revision ran a call to its time limit or failed 3 calls in a row: ${whose} (pid ${e.pid}) now runs at the lowest CPU priority, until a new revision replaces that one`);
+        else if (e.type === "log-rate-limited") hostLog.log("warn", `${e.dropped} log records dropped: over the rate limit of ${e.ratePerSecond} records/s`);
+        else if (e.type === "event-budget-exceeded") hostLog.child({ resource: e.resource }).warn(`${e.dropped} Events not recorded: over the per-resource Event budget`);
         else if (e.type === "revision-quarantined") {
           const message = `a revision is quarantined for ${Math.round(e.durationMs / 1000)} s (quarantine ${e.count}): its sandbox host failed repeatedly, last because the host ${e.cause}; save a fixed revision or roll back`;
-          log.log("error", message, context);
+          hostLog.log("error", message);
           o.onQuarantined?.(e.host);
           const [namespace, name] = e.host.split("/");
           const cm = namespace !== undefined && name !== undefined ? sources?.configMap(namespace, name) : undefined;
@@ -122,7 +127,7 @@ export class Operator {
       events,
       keep: o.keepRevisions ?? 10,
       ...(o.defaultServiceAccount !== undefined ? { defaultServiceAccount: o.defaultServiceAccount } : {}),
-      log: (level, message, context) => log.log(level, message, context),
+      log,
       onAccepted: async (rev) => {
         await engine.activate({
           reconciler: rev.reconciler,
@@ -141,7 +146,7 @@ export class Operator {
         await engine.remove(reconciler);
         await o.onReconcilerRemoved?.(reconciler);
       },
-      onNotice: (n) => log.publishNotice(n),
+      onNotice: (n) => notices.publish(n),
     };
     if (o.namespace !== undefined) sourceOptions.namespace = o.namespace;
     else if (o.namespaces !== undefined) sourceOptions.namespaces = o.namespaces;
@@ -149,7 +154,7 @@ export class Operator {
     sources = new ReconcilerLoader(sourceOptions);
     sources.start();
     await sources.synced();
-    return new Operator({ client, log, sandbox, compiler, engine, sources });
+    return new Operator({ client, log, notices, sandbox, compiler, engine, sources });
   }
 
   /** Stops reconciling (in-flight reconciles finish within `drainMs`), then the watches and the sandbox. */

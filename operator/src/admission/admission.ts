@@ -219,7 +219,7 @@ export class Admission {
       sandbox: this.#d.sandbox,
       bridge: (target, object) => this.#bridge(target, object),
       onFailure: (target, m, message) => {
-        this.#d.log.log("warn", `admission ${m} failed: ${message}`, { reconciler: target.reconciler, revision: target.number });
+        this.#d.log.child({ reconciler: target.reconciler, revision: target.number }).warn(`admission ${m} failed: ${message}`);
         const [ns, name] = target.reconciler.split("/") as [string, string];
         const cm = this.#d.configMap(ns, name);
         if (cm) void this.#d.events.record(cm, { type: "Warning", reason: "AdmissionFailed", message });
@@ -324,7 +324,7 @@ export class Admission {
   #settings(cm: KubeObject | undefined, reconciler: string, revision: number): { failurePolicy: FailurePolicy; timeoutSeconds: number; limitMs: number } {
     const a = cm?.metadata.annotations ?? {};
     const warn = (annotation: string, raw: string, used: string | number) =>
-      this.#d.log.log("warn", `annotation ${annotation}: "${raw}" is not valid; using ${used}`, { reconciler, revision });
+      this.#d.log.child({ reconciler, revision }).warn(`annotation ${annotation}: "${raw}" is not valid; using ${used}`);
     let failurePolicy = ADMISSION_DEFAULTS.failurePolicy;
     const policy = a[failurePolicyAnnotation];
     if (policy === "Fail" || policy === "Ignore") failurePolicy = policy;
@@ -351,12 +351,12 @@ export class Admission {
   #bridge(target: AdmissionTarget, object: KubeObject): HostBridge {
     const reader = this.#d.reader(target.reconciler);
     const resource = `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`;
-    const context = { reconciler: target.reconciler, revision: target.number, resource, source: "user" as const };
+    const log = this.#d.log.child({ reconciler: target.reconciler, revision: target.number, resource, source: "user" });
     return {
       get: (kind, name, namespace) => reader.get(kind, name, namespace ?? object.metadata.namespace),
       list: (kind, options) => reader.list(kind, options),
-      log: (level, message, fields) => this.#d.log.log(level, message, { ...context, ...(fields ? { fields } : {}) }),
-      event: (e) => this.#d.log.log("info", `ctx.event during admission is logged, not recorded: ${e.reason}: ${e.message}`, context),
+      log: (level, message, fields) => log.log(level, message, fields ? { fields } : undefined),
+      event: (e) => log.info(`ctx.event during admission is logged, not recorded: ${e.reason}: ${e.message}`),
     };
   }
 
@@ -364,7 +364,7 @@ export class Admission {
   #inOrder(key: string, work: () => Promise<void>): Promise<void> {
     if (this.#stopped) return Promise.resolve();
     const next = (this.#serial.get(key) ?? Promise.resolve()).then(work).catch((err: unknown) => {
-      this.#d.log.log("error", `admission: ${err instanceof Error ? err.message : String(err)}`, { reconciler: key });
+      this.#d.log.child({ reconciler: key }).error(`admission: ${err instanceof Error ? err.message : String(err)}`);
     });
     this.#serial.set(key, next);
     void next.finally(() => {

@@ -26,7 +26,7 @@ import { KubeClient, type KubeObject } from "../kube/client.ts";
 import { rbacObjects, rbacRules } from "../kube/rbac.ts";
 import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { isLoopbackHost } from "../server/origin.ts";
-import { LogBus, parseLogLevel, type LogRecord } from "../telemetry/log.ts";
+import { LogBus, type LogRecord } from "../telemetry/log.ts";
 import { consoleLine, useColour } from "./console.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -129,7 +129,6 @@ if (!existsSync(join(root, "ui", "dist", "index.html")) && existsSync(join(root,
 
 const colour = useColour(process.stdout, process.env);
 const log = new LogBus({
-  stdoutLevel: parseLogLevel(process.env.CHAKRATOR_LOG_LEVEL) ?? "info",
   stdout: { write: (line: string) => process.stdout.write(consoleLine(JSON.parse(line) as LogRecord, colour)) },
 });
 

@@ -23,10 +23,10 @@ import type { KindRef, Resource } from "../../types/chakrator.d.ts";
 import { apiWriter } from "./api-writer.ts";
 import { ownerLabel } from "./children.ts";
 import { describeError, reasonFor, watchForbiddenEvent } from "./failures.ts";
-import { runPipeline, type EngineLog, type Outcome, type PipelineWriter } from "./pipeline.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { runPipeline, type Outcome, type PipelineWriter } from "./pipeline.ts";
 import { WorkQueue, type QueueMetricsProvider } from "./queue.ts";
 
-export type { EngineLog } from "./pipeline.ts";
 
 /** A revision the engine can run; produced by reconcilers/. */
 export interface ActiveRevision {
@@ -68,7 +68,8 @@ export interface ControllerDeps {
   impersonate?: boolean;
   /** An Event recorder writing through `client` (the impersonating one). */
   eventsFor?: (client: KubeClient) => EventRecorder;
-  log: EngineLog;
+  /** The engine's logger; each controller adds its reconciler, each pass its revision (and the pipeline the resource). */
+  log: Logger;
   hooks?: EngineHooks;
   /** Concurrent reconciles (different objects). */
   workers: number;
@@ -128,12 +129,13 @@ export class Controller {
     if (this.#stopping) return;
     const rev = this.#rev;
     const { client } = this.#deps;
+    const log = this.#deps.log.child({ reconciler: rev.reconciler });
     const restart = (kind: string) => (why: string) => {
       this.#deps.hooks?.watchRestarted?.(kind);
-      this.#deps.log.log("warn", `watch of ${kind} restarted: ${why}`, { reconciler: rev.reconciler });
+      log.warn(`watch of ${kind} restarted: ${why}`);
     };
     const onError = (kind: string) => (err: unknown, attempt: number) => {
-      this.#deps.log.log(attempt > 3 ? "error" : "warn", `watch of ${kind} failed (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}`, { reconciler: rev.reconciler });
+      log.log(attempt > 3 ? "error" : "warn", `watch of ${kind} failed (attempt ${attempt}): ${err instanceof Error ? err.message : String(err)}`);
       // A forbidden watch never heals by itself and keeps this reconciler from starting:
       // say so where `kubectl describe configmap` shows it.
       if (err instanceof KubeApiError && err.status === 403 && attempt % 10 === 1) {
@@ -309,7 +311,7 @@ export class Controller {
     if (!obj) return { type: "gone" };
     const hooks = this.#deps.hooks;
     return runPipeline({
-      obj, rev: this.#rev, sandbox: this.#deps.sandbox, writer: this.#writer, reads: this.#reads(obj), log: this.#deps.log, client: this.#deps.client,
+      obj, rev: this.#rev, sandbox: this.#deps.sandbox, writer: this.#writer, reads: this.#reads(obj), log: this.#deps.log.child({ reconciler: this.#rev.reconciler, revision: this.#rev.number }), client: this.#deps.client,
       ...(hooks?.sandboxFailure ? { sandboxFailure: (reconciler: string, kind: "timeout" | "memory") => hooks.sandboxFailure?.(reconciler, kind) } : {}),
     });
   }

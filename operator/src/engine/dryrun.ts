@@ -17,11 +17,11 @@ import { EDITOR_HOST, type HostBridge, type LoadedRevision, type RevisionRunner 
 import { formatDiagnostics, type Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
 import type { CompileResult } from "../reconcilers/compile.ts";
-import type { LogLevel } from "../telemetry/log.ts";
+import { LogBus, type LogLevel } from "../telemetry/log.ts";
 import type { Resource } from "../../types/chakrator.d.ts";
 import { describeError, reasonFor } from "./failures.ts";
 import { finalizerName } from "./finalizer.ts";
-import { runPipeline, type EngineLog, type PipelineWriter } from "./pipeline.ts";
+import { runPipeline, type PipelineWriter } from "./pipeline.ts";
 
 export interface DryRunLog {
   level: LogLevel;
@@ -126,16 +126,14 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
       return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` } });
     }
     const recorder = recordingWriter(events);
-    const log: EngineLog = {
-      log: (level, message, context) => {
-        // The code's own ctx.log lines; the engine's ("reconcile failed: ...") are the result's error.
-        if (context?.source === "user") logs.push(context.fields ? { level, message, fields: context.fields } : { level, message });
-      },
-    };
+    // A bus of its own, read back below: the code's ctx.log lines are the result's logs;
+    // the engine's own ("reconcile failed: ...") are the result's error.
+    const log = new LogBus({ stdout: false, stdoutLevel: "error" });
     const outcome = await runPipeline({
       obj: resource, rev: { reconciler: "dry-run", number: 0, sandboxId: trial.id, owns: loaded.owns, hasFinalize: loaded.hasFinalize },
       sandbox: input.sandbox, writer: recorder.writer, reads: { get: input.read?.get ?? (async () => undefined), list: input.read?.list ?? (async () => []) }, log,
     });
+    for (const r of log.recent()) if (r.source === "user") logs.push(r.fields ? { level: r.level, message: r.message, fields: r.fields } : { level: r.level, message: r.message });
     if (outcome.type === "error") return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: outcome.reason, message: outcome.message } });
     const out: Omit<DryRunResult, "logs" | "events" | "durationMs"> = { ok: true, diagnostics: compiled.diagnostics, children: recorder.children, ...kinds };
     if (recorder.status !== undefined) out.status = recorder.status;

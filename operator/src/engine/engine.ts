@@ -11,7 +11,7 @@
 import { kindKey } from "../kube/kind-ref.ts";
 import { Controller, type ActiveRevision, type ControllerDeps } from "./controller.ts";
 
-export type { ActiveRevision, ControllerDeps, EngineHooks, EngineLog } from "./controller.ts";
+export type { ActiveRevision, ControllerDeps, EngineHooks } from "./controller.ts";
 
 /** Runs controllers for reconcilers; see the module comment. */
 export class Engine {
@@ -96,7 +96,7 @@ export class Engine {
   #start(name: string, c: Controller): void {
     if (this.#stopped) return;
     const p = c.start().catch((err: unknown) => {
-      this.#deps.log.log("error", `controller failed to start: ${err instanceof Error ? err.message : String(err)}`, { reconciler: name });
+      this.#deps.log.child({ reconciler: name }).error(`controller failed to start: ${err instanceof Error ? err.message : String(err)}`);
     }).finally(() => {
       if (this.#starting.get(name) === p) this.#starting.delete(name);
     });

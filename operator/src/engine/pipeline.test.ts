@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { KubeObject } from "../kube/client.ts";
 import { Sandbox, type RevisionSource } from "../sandbox/index.ts";
+import { LogBus } from "../telemetry/log.ts";
 import { finalizerName } from "./finalizer.ts";
 import { runPipeline, type PipelineWriter } from "./pipeline.ts";
 
@@ -50,12 +51,15 @@ const demo = (metadata: Partial<KubeObject["metadata"]> = {}): KubeObject => ({
 
 const run = async (id: string, hasFinalize: boolean, obj: KubeObject) => {
   const rec = recorder();
-  const logs: string[] = [];
+  const bus = new LogBus({ stdout: false });
   const outcome = await runPipeline({
     obj, rev: { reconciler: "default/demo", number: 3, sandboxId: id, owns, hasFinalize }, sandbox, writer: rec.writer,
     reads: { get: async () => undefined, list: async () => [] },
-    log: { log: (level, message, context) => logs.push(`${level} ${context?.source ?? "operator"} ${message}`) },
+    log: bus.child({ reconciler: "default/demo", revision: 3 }),
   });
+  // Every record carries the context the pipeline was handed, plus the resource it added.
+  for (const r of bus.recent()) assert.deepEqual([r.reconciler, r.revision, r.resource], ["default/demo", 3, "Demo default/d"]);
+  const logs = bus.recent().map((r) => `${r.level} ${r.source ?? "operator"} ${r.message}`);
   return { outcome, steps: rec.steps, logs };
 };
 

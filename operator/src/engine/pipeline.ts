@@ -13,17 +13,12 @@ import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventSpec } from "../kube/events.ts";
 import { objectKey } from "../kube/informer.ts";
 import { QuarantinedError, UserCodeError, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
-import type { LogLevel } from "../telemetry/log.ts";
+import type { Logger } from "../telemetry/log.ts";
 import type { FinalizeResult, KindRef, ReconcileResult } from "../../types/chakrator.d.ts";
 import { prepareChildren } from "./children.ts";
 import { describeError, reasonFor, sandboxLimitOf } from "./failures.ts";
 import { finalizerStep } from "./finalizer.ts";
 import type { ReadyCondition } from "./status.ts";
-
-/** Where the engine's logs go (the telemetry log bus satisfies it). */
-export interface EngineLog {
-  log(level: LogLevel, message: string, context?: { reconciler?: string; revision?: number; resource?: string; source?: "operator" | "user"; fields?: Record<string, unknown> }): void;
-}
 
 /** What the pipeline needs of a revision. */
 export interface PipelineRevision {
@@ -66,7 +61,8 @@ export interface PipelineInput {
   writer: PipelineWriter;
   /** `ctx.get`/`ctx.list` of the call. */
   reads: Pick<HostBridge, "get" | "list">;
-  log: EngineLog;
+  /** Already carries the reconciler and revision; the pipeline adds the resource. */
+  log: Logger;
   /** Names whom to grant a forbidden permission (failures.ts `describeError`). */
   client?: Pick<KubeClient, "impersonated">;
   /** Told when a call hit a sandbox limit (metrics). */
@@ -76,10 +72,10 @@ export interface PipelineInput {
 /** One pass over `input.obj`; never rejects (a failure is an error outcome). */
 export async function runPipeline(input: PipelineInput): Promise<Outcome> {
   const { obj, rev, writer } = input;
-  const context = { reconciler: rev.reconciler, revision: rev.number, resource: resourceName(obj) };
+  const log = input.log.child({ resource: resourceName(obj) });
   const bridge = (target: KubeObject): HostBridge => ({
     ...input.reads,
-    log: (level, message, fields) => input.log.log(level, message, { ...context, source: "user", ...(fields ? { fields } : {}) }),
+    log: (level, message, fields) => log.log(level, message, { source: "user", ...(fields ? { fields } : {}) }),
     event: (e) => writer.event(target, { type: e.type ?? "Normal", reason: e.reason, message: e.message }, "user"),
   });
   const step = finalizerStep(obj, rev.hasFinalize);
@@ -91,13 +87,13 @@ export async function runPipeline(input: PipelineInput): Promise<Outcome> {
       try {
         result = await input.sandbox.call(rev.sandboxId, "finalize", obj, bridge(obj));
       } catch (err: unknown) {
-        return await fail(input, obj, err, "FinalizeError");
+        return await fail(input, log, obj, err, "FinalizeError");
       }
       if (!result.done) return { type: "done", requeueAfterMs: (result.requeueAfterSeconds ?? 5) * 1000 };
     }
     if (step === "finalize" || step === "remove") {
       await writer.removeFinalizer(obj);
-      input.log.log("info", "finalized; finalizer removed", context);
+      log.info("finalized; finalizer removed");
       return { type: "done" };
     }
     if (step === "add-then-reconcile") current = await writer.addFinalizer(obj);
@@ -111,7 +107,7 @@ export async function runPipeline(input: PipelineInput): Promise<Outcome> {
   try {
     result = await input.sandbox.call(rev.sandboxId, "reconcile", current, bridge(current));
   } catch (err: unknown) {
-    return fail(input, current, err);
+    return fail(input, log, current, err);
   }
   try {
     const desired = prepareChildren(current, result.children, rev.owns);
@@ -124,30 +120,29 @@ export async function runPipeline(input: PipelineInput): Promise<Outcome> {
       // re-reconcile with nothing to do writes nothing.
       message: `revision ${rev.number}: ${desired.length} ${desired.length === 1 ? "child" : "children"} in sync`,
     });
-    if (applied || pruned) input.log.log("info", `reconciled: ${applied} applied, ${pruned} pruned`, context);
+    if (applied || pruned) log.info(`reconciled: ${applied} applied, ${pruned} pruned`);
   } catch (err: unknown) {
-    return fail(input, current, err);
+    return fail(input, log, current, err);
   }
   const after = result.requeueAfterSeconds;
   return after !== undefined && after > 0 ? { type: "done", requeueAfterMs: after * 1000 } : { type: "done" };
 }
 
 /** Says a pass failed everywhere a person looks (log, Warning Event, Ready=False), then the error outcome. */
-async function fail(input: PipelineInput, obj: KubeObject, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
+async function fail(input: PipelineInput, log: Logger, obj: KubeObject, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
   const { rev, writer } = input;
   const reason = reasonFor(err, fallbackReason);
   const message = describeError(err, input.client);
-  const resource = resourceName(obj);
   const fields: Record<string, unknown> = { reason };
   if (err instanceof UserCodeError && err.userStack) fields.stack = err.userStack;
-  input.log.log("error", `reconcile failed: ${message}`, { reconciler: rev.reconciler, revision: rev.number, resource, fields });
+  log.error(`reconcile failed: ${message}`, fields);
   const limit = sandboxLimitOf(err);
   if (limit !== undefined) input.sandboxFailure?.(rev.reconciler, limit);
   writer.event(obj, { type: "Warning", reason, message }, "operator");
   try {
     await writer.writeStatus(obj, undefined, { status: "False", reason, message });
   } catch (statusErr: unknown) {
-    input.log.log("warn", `could not write the Ready=False status: ${describeError(statusErr)}`, { reconciler: rev.reconciler, resource });
+    log.warn(`could not write the Ready=False status: ${describeError(statusErr)}`);
   }
   // A quarantined revision is tried again when its quarantine ends, not sooner.
   if (err instanceof QuarantinedError) return { type: "error", error: err, reason, message, retryAfterMs: Math.max(1000, err.until - Date.now() + Math.random() * 1000) };

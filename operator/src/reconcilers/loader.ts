@@ -18,7 +18,8 @@ import { Informer, objectKey } from "../kube/informer.ts";
 import { sameKind } from "../kube/kind-ref.ts";
 import { isDnsSubdomain } from "../kube/names.ts";
 import { LoadError, type LoadedRevision, type RevisionRunner } from "../sandbox/index.ts";
-import type { LogLevel, Notice } from "../telemetry/log.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { Notice } from "../telemetry/notices.ts";
 import { ChakratorCode, formatDiagnostics, type Diagnostic } from "./compile-diagnostics.ts";
 import { ENTRY, kubectlYamlAdvice } from "./compile-input.ts";
 import type { Compiler } from "./compile-process.ts";
@@ -66,7 +67,8 @@ export interface ReconcilerLoaderOptions {
   /** Each reconciler's revisions load into a host of its own (`host`: the reconciler key). */
   sandbox: RevisionRunner;
   events: EventRecorder;
-  log: (level: LogLevel, message: string, context?: { reconciler?: string; revision?: number; fields?: Record<string, unknown> }) => void;
+  /** The operator's logger; the loader adds each record's reconciler (and revision). */
+  log: Logger;
   /** Watch one namespace; undefined for all. */
   namespace?: string;
   /** With `namespace` unset: take reconciler ConfigMaps from these namespaces only (an allow-list). */
@@ -102,7 +104,7 @@ export class ReconcilerLoader {
       labelSelector: `${reconcilerLabel}=true`,
       keepManagedFields: true,
       onEvent: (type, obj) => this.#onEvent(type, obj as ConfigMap),
-      onError: (err, attempt) => options.log(attempt > 3 ? "error" : "warn", `watch of reconciler ConfigMaps failed (attempt ${attempt}): ${String(err)}`),
+      onError: (err, attempt) => options.log.log(attempt > 3 ? "error" : "warn", `watch of reconciler ConfigMaps failed (attempt ${attempt}): ${String(err)}`),
     };
     if (options.namespace !== undefined) informerOptions.namespace = options.namespace;
     this.#informer = new Informer(options.client, informerOptions);
@@ -172,7 +174,7 @@ export class ReconcilerLoader {
           if (cm) await this.#process(key, cm);
           else await this.#remove(key);
         } catch (err: unknown) {
-          this.#o.log("error", `processing reconciler source failed: ${err instanceof Error ? err.message : String(err)}; retrying in 5 s`, { reconciler: key });
+          this.#o.log.child({ reconciler: key }).error(`processing reconciler source failed: ${err instanceof Error ? err.message : String(err)}; retrying in 5 s`);
           // Retry the current state from the cache: not a change (no notice), and nothing
           // at all if the ConfigMap was deleted meanwhile (its delete was handled).
           if (cm) {
@@ -235,7 +237,7 @@ export class ReconcilerLoader {
     this.#rejected.delete(key);
     state.active = { number, hash: result.hash, for: loaded.for, owns: loaded.owns, hasFinalize: loaded.hasFinalize, acceptedAt: new Date().toISOString() };
     const what = `revision ${number} (${result.hash.slice(0, 12)}) accepted: reconciles ${loaded.for.apiVersion}/${loaded.for.kind} in ${namespace ?? "all namespaces"}`;
-    this.#o.log("info", what, { reconciler: key, revision: number });
+    this.#o.log.child({ reconciler: key, revision: number }).info(what);
     // Only a new revision is news; after a restart the running one is re-adopted silently.
     if (created) void this.#o.events.record(cm, { type: "Normal", reason: "RevisionAccepted", message: what });
     this.#o.onNotice?.({ type: "revision-accepted", reconciler: key, revision: number, hash: result.hash });
@@ -248,7 +250,7 @@ export class ReconcilerLoader {
     const running = this.#active.get(key);
     const keeps = running ? `revision ${running.number} keeps running` : "no revision is running";
     const text = formatDiagnostics(diagnostics, 5);
-    this.#o.log("error", `source rejected (${keeps}):\n${text}`, { reconciler: key, fields: { hash, diagnostics } });
+    this.#o.log.child({ reconciler: key }).error(`source rejected (${keeps}):\n${text}`, { hash, diagnostics });
     void this.#o.events.record(cm, { type: "Warning", reason: "RevisionRejected", message: `${keeps}; ${text}` });
     this.#o.onNotice?.({ type: "revision-rejected", reconciler: key, hash, diagnostics });
     this.#o.onRejected?.(key);
@@ -261,9 +263,9 @@ export class ReconcilerLoader {
     this.#states.delete(key);
     await this.#o.onRemoved(key, previous);
     if (previous) await this.#o.sandbox.unload(previous.sandboxId);
-    this.#o.log("info", previous
+    this.#o.log.child({ reconciler: key }).info(previous
       ? `reconciler ConfigMap deleted: stopped revision ${previous.number}; ${previous.loaded.for.kind} resources are no longer reconciled (their children stay)`
-      : "reconciler ConfigMap deleted", { reconciler: key });
+      : "reconciler ConfigMap deleted");
     this.#o.onNotice?.({ type: "reconciler-removed", reconciler: key });
   }
 }

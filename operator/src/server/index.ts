@@ -168,6 +168,7 @@ export async function startServer(deps: ServerDeps, listen: { host: string; port
   server.maxConnections = limits.maxConnections;
   const logs = attachLogStream(server, {
     bus: operator.log,
+    notices: operator.notices,
     mode,
     origins,
     permissions,

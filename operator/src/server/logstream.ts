@@ -46,7 +46,9 @@ import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import { relayPeer } from "../kube/tokens.ts";
-import { BoundedSubscription, parseLogLevel, type LogBus, type LogFilter, type Notice } from "../telemetry/log.ts";
+import { parseLogLevel, type LogBus, type LogFilter } from "../telemetry/log.ts";
+import { BoundedSubscription } from "../telemetry/subscription.ts";
+import type { Notice, NoticeChannel } from "../telemetry/notices.ts";
 import type { Permissions } from "./access.ts";
 import { principalOf, ReviewBudgetError, type AuthMode, type Principal, type RequestInfo } from "./auth.ts";
 import { originProblem, type OriginPolicy } from "./origin.ts";
@@ -184,7 +186,7 @@ class StreamClient {
   #alive = true;
   #drainTimer: NodeJS.Timeout | undefined;
 
-  constructor(ws: WebSocket, bus: LogBus, visible: Visibility, filter: LogFilter, replay: number, auth: "off" | "token", o: Required<LogStreamOptions>) {
+  constructor(ws: WebSocket, bus: LogBus, notices: NoticeChannel, visible: Visibility, filter: LogFilter, replay: number, auth: "off" | "token", o: Required<LogStreamOptions>) {
     this.#ws = ws;
     this.#visible = visible;
     this.#bus = bus;
@@ -193,7 +195,7 @@ class StreamClient {
     // recent() and the subscription are taken in one synchronous step: no record falls between them.
     const backlog = replay > 0 ? bus.recent(filter, 2000).filter((r) => visible.allows(r.reconciler)).slice(-replay) : [];
     this.#sub = this.#subscribe(filter);
-    this.#unsubscribeNotices = bus.subscribeNotices((n) => {
+    this.#unsubscribeNotices = notices.subscribe((n) => {
       if (!this.#visible.allows(n.reconciler)) return;
       if (this.#notices.length >= 100) { this.#notices.shift(); this.#noticesDropped++; }
       this.#notices.push(n);
@@ -288,6 +290,8 @@ class StreamClient {
  */
 export function attachLogStream(server: Server, deps: {
   bus: LogBus;
+  /** The editor notices pushed beside the records. */
+  notices: NoticeChannel;
   mode: AuthMode;
   origins: OriginPolicy;
   permissions: Permissions;
@@ -335,7 +339,7 @@ export function attachLogStream(server: Server, deps: {
       if (socket.destroyed) return;
       const { filter, replay } = parseStreamQuery(url);
       wss.handleUpgrade(req, socket, head, (ws) => {
-        clients.set(ws, new StreamClient(ws, deps.bus, visible, filter, replay, deps.mode.auth, o));
+        clients.set(ws, new StreamClient(ws, deps.bus, deps.notices, visible, filter, replay, deps.mode.auth, o));
         // Not a relay peer: principalOf would review its audience-bound token for the API server's audience and close it.
         if (deps.mode.auth === "token" && !peer) requests.set(ws, { headers: req.headers, socket: req.socket });
         ws.on("close", () => {

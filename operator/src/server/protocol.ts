@@ -29,7 +29,8 @@
 
 import type { KindRef } from "../kube/kind-ref.ts";
 import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
-import type { LogFilter, LogLevel, LogRecord, Notice } from "../telemetry/log.ts";
+import type { LogFilter, LogLevel, LogRecord } from "../telemetry/log.ts";
+import type { Notice } from "../telemetry/notices.ts";
 
 export interface ApiError {
   error: {

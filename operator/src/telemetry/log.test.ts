@@ -1,7 +1,8 @@
 /** LogBus: records, context, ring buffer, filters, subscribers, bounded subscriptions, stdout lines, notices. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BoundedSubscription, LogBus, parseLogLevel, type LogRecord, type Notice } from "./log.ts";
+import { LogBus, parseLogLevel, type LogRecord } from "./log.ts";
+import { BoundedSubscription } from "./subscription.ts";
 
 const fixedClock = () => new Date("2025-01-02T03:04:05.678Z");
 
@@ -195,28 +196,6 @@ test("odd fields never throw: cycles, BigInt, errors with causes, functions, sym
   // Hostile context values are dropped, not thrown.
   assert.doesNotThrow(() => bus.log("nonsense" as "info", 42 as unknown as string, { revision: "x" as unknown as number }));
   assert.deepEqual(bus.recent().at(-1), { seq: 3, time: "2025-01-02T03:04:05.678Z", level: "info", message: "42" });
-});
-
-test("notices reach their listeners until unsubscribed; a throwing listener is removed and reported", () => {
-  const bus = quietBus();
-  const got: Notice[] = [];
-  const unsubscribe = bus.subscribeNotices((notice) => got.push(notice));
-  bus.subscribeNotices(() => {
-    throw new Error("bad listener");
-  });
-  const accepted: Notice = { type: "revision-accepted", reconciler: "ns/a", revision: 4, hash: "abc" };
-  const rejected: Notice = {
-    type: "revision-rejected",
-    reconciler: "ns/a",
-    hash: "def",
-    diagnostics: [{ file: "reconciler.ts", line: 3, column: 5, message: "Type 'string' is not assignable", code: 2322, severity: "error" }],
-  };
-  bus.publishNotice(accepted);
-  bus.publishNotice(rejected);
-  unsubscribe();
-  bus.publishNotice({ type: "reconciler-removed", reconciler: "ns/a" });
-  assert.deepEqual(got, [accepted, rejected]);
-  assert.equal(bus.recent({ text: "notice listener threw" }).length, 1);
 });
 
 test("an ingested record (relayed from the leader) keeps its time, reaches readers, and is not printed again", () => {

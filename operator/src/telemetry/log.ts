@@ -2,24 +2,36 @@
  * The log bus: every part of the operator, and reconciler code through `ctx.log`, logs
  * here. One record goes three ways: a ring buffer of the last N records (the editor's
  * backlog), live subscribers (the editor's WebSocket stream), and JSON lines on stdout
- * (`kubectl logs`). A second channel on the same bus carries notices (source changed,
- * revision accepted/rejected, reconciler removed) to the editor.
+ * (`kubectl logs`). Editor notices (source changed, revision accepted or rejected)
+ * have their own channel, notices.ts.
  *
  * Guarantees:
  * - `log()` never throws and never waits. Fields are turned into JSON-safe copies when
  *   logged (cycles, BigInt, Errors, functions, deep or huge values), so a record can
  *   always be serialised and holds no reference to live objects.
  * - A subscriber that throws is unsubscribed and reported; it cannot break logging.
- *   Slow consumers use `BoundedSubscription`, which keeps at most K records, drops the
- *   oldest and counts the drops, so a stalled socket never grows memory or stalls the bus.
+ *   Slow consumers use `BoundedSubscription` (subscription.ts), which keeps at most K
+ *   records, drops the oldest and counts the drops, so a stalled socket never grows
+ *   memory or stalls the bus.
  * - Records carry a `seq` that increases by one per record, so a consumer can tell gaps.
- * - The stdout minimum level (`CHAKRATOR_LOG_LEVEL`, default info) filters stdout only;
- *   the ring buffer and subscribers see every level, so the editor can show `debug`.
+ * - The stdout minimum level (`CHAKRATOR_LOG_LEVEL`, default info; read here and nowhere
+ *   else, and a value that is not a level says so) filters stdout only; the ring buffer
+ *   and subscribers see every level, so the editor can show `debug`.
  *
- * `LogLevel`, `LogRecord` and `Notice` are defined here only: the engine, the sandbox,
+ * Context travels with the logger, as logr's does in controller-runtime: whoever knows
+ * a piece of it (the loader the reconciler, a controller's pass the revision, the
+ * pipeline the resource) adds it once with `child()` and hands the logger down.
+ *
+ * Not pino: stdout is one `JSON.stringify` of the record the editor stream already
+ * carries, so pino would add a second record shape and a dependency, and remove none of
+ * the ring, the subscribers or the JSON-safe copies, which are most of this module.
+ *
+ * `LogLevel` and `LogRecord` are defined here only: the engine, the sandbox,
  * the loader and the wire protocol (server/protocol.ts, for the UI) import them.
  */
-import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
+
+import { errorFields, safeString, toJsonSafe } from "./json-safe.ts";
+import { Ring } from "./ring.ts";
 
 /** Severity, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -64,13 +76,6 @@ export interface LogFilter {
   /** Case-insensitive substring of the message or of the fields' JSON. */
   text?: string;
 }
-
-/** Pushes to the editor that are not log lines. */
-export type Notice =
-  | { type: "source-changed"; reconciler: string; resourceVersion: string; by?: string }
-  | { type: "revision-accepted"; reconciler: string; revision: number; hash: string }
-  | { type: "revision-rejected"; reconciler: string; hash: string; diagnostics: Diagnostic[] }
-  | { type: "reconciler-removed"; reconciler: string };
 
 /** A logger bound to a context. Its methods never throw. */
 export interface Logger {
@@ -135,49 +140,6 @@ function fieldsText(record: LogRecord): string {
   return text;
 }
 
-/** Fixed-size FIFO that overwrites its oldest entry when full. */
-class Ring<T> {
-  private readonly items: Array<T | undefined>;
-  private start = 0;
-  readonly capacity: number;
-  size = 0;
-
-  constructor(capacity: number) {
-    this.capacity = capacity;
-    this.items = new Array<T | undefined>(capacity);
-  }
-
-  /** Appends; returns true when the oldest entry was overwritten. */
-  push(item: T): boolean {
-    if (this.capacity === 0) return true;
-    const full = this.size === this.capacity;
-    this.items[(this.start + this.size) % this.capacity] = item;
-    if (full) this.start = (this.start + 1) % this.capacity;
-    else this.size++;
-    return full;
-  }
-
-  /** Removes and returns up to `max` oldest entries. */
-  shift(max: number): T[] {
-    const count = Math.min(max, this.size);
-    const out: T[] = [];
-    for (let i = 0; i < count; i++) {
-      const index = (this.start + i) % this.capacity;
-      out.push(this.items[index] as T);
-      this.items[index] = undefined;
-    }
-    this.start = (this.start + count) % Math.max(1, this.capacity);
-    this.size -= count;
-    return out;
-  }
-
-  /** Oldest first, without removing. */
-  toArray(): T[] {
-    const out: T[] = [];
-    for (let i = 0; i < this.size; i++) out.push(this.items[(this.start + i) % this.capacity] as T);
-    return out;
-  }
-}
 
 /**
  * The operator's log bus. Also a `Logger` with an empty context.
@@ -189,7 +151,6 @@ export class LogBus implements Logger {
   private readonly sink: LineSink | undefined;
   private readonly clock: () => Date;
   private readonly subscribers = new Set<{ filter: LogFilter | undefined; onRecord: (record: LogRecord) => void }>();
-  private readonly noticeListeners = new Set<(notice: Notice) => void>();
   private seq = 0;
 
   constructor(options: LogBusOptions = {}) {
@@ -268,26 +229,6 @@ export class LogBus implements Logger {
   /** Number of live record subscribers (for health and tests). */
   get subscriberCount(): number {
     return this.subscribers.size;
-  }
-
-  /** Sends `notice` to every notice listener. Never throws; a listener that throws is removed and reported. */
-  publishNotice(notice: Notice): void {
-    for (const listener of [...this.noticeListeners]) {
-      try {
-        listener(notice);
-      } catch (error: unknown) {
-        this.noticeListeners.delete(listener);
-        this.warn("notice listener threw; unsubscribed", { error: errorFields(error), notice: notice.type });
-      }
-    }
-  }
-
-  /** Calls `onNotice` for every later notice; returns the unsubscribe function. */
-  subscribeNotices(onNotice: (notice: Notice) => void): () => void {
-    this.noticeListeners.add(onNotice);
-    return () => {
-      this.noticeListeners.delete(onNotice);
-    };
   }
 
   private makeRecord(level: LogLevel, message: string, context: LogContext | undefined): LogRecord {
@@ -381,180 +322,4 @@ function mergeContext(parent: LogContext, own: LogContext): LogContext {
   if (parent.fields !== undefined && own.fields !== undefined) merged.fields = { ...parent.fields, ...own.fields };
   else if (own.fields === undefined && parent.fields !== undefined) merged.fields = parent.fields;
   return merged;
-}
-
-/** Options of `BoundedSubscription`. */
-export interface BoundedSubscriptionOptions {
-  /** Records kept before the oldest are dropped. Default 1000. */
-  capacity?: number;
-  /**
-   * Called (synchronously, inside `log()`) when the buffer goes from empty to non-empty,
-   * i.e. when a consumer that had caught up has something to `take()` again.
-   */
-  onReadable?: () => void;
-}
-
-/**
- * A subscription for slow consumers (the WebSocket stream): buffers up to K matching
- * records; when full it drops the oldest and counts them. The consumer pulls with
- * `take()` whenever it can send, and tells its reader how many were dropped.
- */
-export class BoundedSubscription {
-  private readonly buffer: Ring<LogRecord>;
-  private readonly onReadable: (() => void) | undefined;
-  private readonly unsubscribe: () => void;
-  private droppedSinceTake = 0;
-  private droppedTotal = 0;
-  private closed = false;
-
-  constructor(bus: LogBus, filter: LogFilter | undefined, options: BoundedSubscriptionOptions = {}) {
-    this.buffer = new Ring(Math.max(1, Math.floor(options.capacity ?? 1000)));
-    this.onReadable = options.onReadable;
-    this.unsubscribe = bus.subscribe(filter, (record) => this.push(record));
-  }
-
-  /**
-   * Removes and returns up to `max` buffered records, oldest first, with the number of
-   * records dropped since the previous `take()` (all older than the returned ones).
-   */
-  take(max = Number.POSITIVE_INFINITY): { records: LogRecord[]; dropped: number } {
-    const dropped = this.droppedSinceTake;
-    this.droppedSinceTake = 0;
-    return { records: this.buffer.shift(max), dropped };
-  }
-
-  /** Records waiting to be taken. */
-  get size(): number {
-    return this.buffer.size;
-  }
-
-  /** Records dropped over the subscription's life. */
-  get dropped(): number {
-    return this.droppedTotal;
-  }
-
-  /** Stops receiving records; buffered records can still be taken. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.unsubscribe();
-  }
-
-  private push(record: LogRecord): void {
-    const wasEmpty = this.buffer.size === 0;
-    if (this.buffer.push(record)) {
-      this.droppedSinceTake++;
-      this.droppedTotal++;
-    }
-    // The consumer's callback must not unsubscribe us by throwing.
-    if (wasEmpty && this.onReadable !== undefined) {
-      try {
-        this.onReadable();
-      } catch {
-        // The consumer finds the records on its next take().
-      }
-    }
-  }
-}
-
-// ---- making values JSON-safe ----
-
-const MAX_DEPTH = 8;
-const MAX_STRING = 16_384;
-const MAX_ENTRIES = 200;
-
-function truncate(text: string): string {
-  return text.length <= MAX_STRING ? text : `${text.slice(0, MAX_STRING)}…[${text.length - MAX_STRING} more chars]`;
-}
-
-function safeString(value: unknown): string {
-  try {
-    return truncate(String(value));
-  } catch {
-    return "[unprintable]";
-  }
-}
-
-function errorFields(error: unknown): unknown {
-  return toJsonSafe(error, 0, new Set());
-}
-
-/**
- * A JSON-safe copy: cycles become "[Circular]", BigInt a decimal string, Errors
- * {name, message, stack, cause}, functions and symbols their description, Dates ISO,
- * Maps and Sets objects and arrays; deep, long or wide values are cut with a marker.
- * Getters that throw give "[Threw: ...]". Never throws.
- */
-function toJsonSafe(value: unknown, depth: number, seen: Set<object>): unknown {
-  switch (typeof value) {
-    case "string":
-      return truncate(value);
-    case "number":
-      return Number.isFinite(value) ? value : String(value);
-    case "boolean":
-      return value;
-    case "bigint":
-      return value.toString();
-    case "undefined":
-      return undefined;
-    case "symbol":
-      return value.toString();
-    case "function":
-      return `[Function ${value.name || "anonymous"}]`;
-  }
-  if (value === null) return null;
-  const object = value as object;
-  if (seen.has(object)) return "[Circular]";
-  if (depth >= MAX_DEPTH) return "[Too deep]";
-  seen.add(object);
-  try {
-    if (object instanceof Date) return Number.isNaN(object.getTime()) ? "Invalid Date" : object.toISOString();
-    if (object instanceof Error) {
-      const out: Record<string, unknown> = { name: safeString(object.name), message: safeString(object.message) };
-      if (object.stack !== undefined) out["stack"] = safeString(object.stack);
-      if (object.cause !== undefined) out["cause"] = toJsonSafe(object.cause, depth + 1, seen);
-      return out;
-    }
-    if (Array.isArray(object)) return safeArray(object, depth, seen);
-    if (object instanceof Set) return safeArray([...object], depth, seen);
-    if (object instanceof Map) return safeEntries([...object].map(([key, item]) => [safeString(key), item] as const), depth, seen);
-    if (ArrayBuffer.isView(object)) return `[${object.constructor.name} ${object.byteLength} bytes]`;
-    const toJSON = (object as { toJSON?: unknown }).toJSON;
-    if (typeof toJSON === "function") return toJsonSafe(toJSON.call(object), depth + 1, seen);
-    return safeEntries(
-      Object.keys(object).map((key) => {
-        try {
-          return [key, (object as Record<string, unknown>)[key]] as const;
-        } catch (error: unknown) {
-          return [key, `[Threw: ${safeString(error)}]`] as const;
-        }
-      }),
-      depth,
-      seen,
-    );
-  } catch (error: unknown) {
-    return `[Unserialisable: ${safeString(error)}]`;
-  } finally {
-    seen.delete(object);
-  }
-}
-
-function safeArray(items: unknown[], depth: number, seen: Set<object>): unknown[] {
-  const out = items.slice(0, MAX_ENTRIES).map((item) => {
-    const safe = toJsonSafe(item, depth + 1, seen);
-    return safe === undefined ? null : safe;
-  });
-  if (items.length > MAX_ENTRIES) out.push(`[${items.length - MAX_ENTRIES} more items]`);
-  return out;
-}
-
-function safeEntries(entries: ReadonlyArray<readonly [string, unknown]>, depth: number, seen: Set<object>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of entries.slice(0, MAX_ENTRIES)) {
-    const safe = toJsonSafe(item, depth + 1, seen);
-    // defineProperty, so a key named "__proto__" stays a plain key.
-    if (safe !== undefined) Object.defineProperty(out, key, { value: safe, enumerable: true, writable: true, configurable: true });
-  }
-  if (entries.length > MAX_ENTRIES) out["…"] = `[${entries.length - MAX_ENTRIES} more keys]`;
-  return out;
 }
