@@ -68,6 +68,16 @@ it("keeps engine/ in its order: pipeline below the writers, writers below the co
   assert.deepEqual(wrong, []);
 });
 
+it("says at the top of every file over 400 lines why it is long", () => {
+  const unexplained = files.filter((f) => {
+    const text = readFileSync(f, "utf8");
+    if (text.split("\n").length <= 400) return false;
+    const top = text.match(/^\/\*\*[\s\S]*?\*\//)?.[0] ?? "";
+    return !/Why this file is long/.test(top);
+  }).map((f) => relative(src, f));
+  assert.deepEqual(unexplained, []);
+});
+
 it("lets only kube/ and the entry points use the Kubernetes client library", () => {
   const allowed = new Set(["main.ts", "dev/start.ts"]);
   const users = files.filter((f) => valueImports(readFileSync(f, "utf8")).includes("@kubernetes/client-node"))

@@ -13,9 +13,8 @@
  * period, release the lease (a follower takes over within one retry period), close
  * the server and the sandbox, exit 0.
  */
-import type { KubeCredentials } from "./kube/credentials.ts";
+import { podNamespace, type KubeCredentials } from "./kube/credentials.ts";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { Admission, AdmissionGate, admissionMetrics, type AdmissionOptions } from "./admission/index.ts";
 import { LeaderElector } from "./kube/leader.ts";
@@ -232,9 +231,4 @@ async function startAdmission(operator: Operator, options: Omit<AdmissionOptions
     operator.log.error(`admission webhooks are off: ${err instanceof Error ? err.message : String(err)}`);
     return undefined;
   }
-}
-
-function podNamespace(): string | undefined {
-  const file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
 }

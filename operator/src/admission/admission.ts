@@ -24,6 +24,11 @@
  *   chakrator.dev/admission-failure-policy   Fail (default) | Ignore
  *   chakrator.dev/admission-timeout-seconds  the webhook's timeoutSeconds, 1..30 (default 3)
  *   chakrator.dev/admission-timeout-ms       the sandbox's limit per call (default 1000)
+ *
+ * Why this file is long (420 lines): it is the admission lifecycle of every revision
+ * (copies, settings, target swap, leader writes, refresh), whose steps share one state.
+ * The stateless parts are apart: review.ts (one request), webhooks.ts (configurations),
+ * certificates.ts, server.ts, patch.ts.
  */
 import type { Engine } from "../engine/engine.ts";
 import type { KubeClient, KubeObject } from "../kube/client.ts";

@@ -18,6 +18,7 @@ import { BuildError, type IsolateSlot, type SlotHooks } from "./isolate-slot.ts"
 import type { HostMessage, HostRequest, HostStats, RevisionSpec } from "./protocol.ts";
 import { RevisionPool } from "./revision-pool.ts";
 import type { CallMethod, LogLevel } from "./types.ts";
+import { LOG_LEVELS } from "../telemetry/log.ts";
 
 // The prelude enforces the same budgets inside the isolate; these are the backstop.
 const MAX_LOGS = CALL_BUDGET.logs;
@@ -25,7 +26,7 @@ const MAX_EVENTS = CALL_BUDGET.events;
 const MAX_REQUESTS = CALL_BUDGET.reads;
 const MAX_MESSAGE_CHARS = CALL_BUDGET.messageChars;
 const MAX_FIELDS_CHARS = CALL_BUDGET.fieldsChars;
-const LEVELS: ReadonlySet<string> = new Set(["debug", "info", "warn", "error"]);
+const LEVELS: ReadonlySet<string> = new Set(LOG_LEVELS);
 
 interface ActiveCall {
   logs: number;

@@ -9,8 +9,8 @@
  * - At most `poolSize` calls of one revision are in the host at once; more wait here,
  *   in order, and can be aborted while waiting.
  * - Every call settles: with its result, or one of the errors in `errors.ts`. The host
- *   enforces each call's wall-clock limit; a backstop here (2 × timeout + 2 s) kills a
- *   host that does not answer a call.
+ *   enforces each call's CPU-time and wall-clock limits (limits.ts); a backstop here
+ *   (wall-clock limit + time limit + 2 s) kills a host that does not answer a call.
  * - Hung versus busy: the host's main thread answers a heartbeat every second even
  *   while calls run (isolates run on their own threads). No answer for
  *   `heartbeatTimeoutMs` means the host itself is stuck: it is killed (`hung`).
@@ -27,6 +27,11 @@
  *   for 1 min, doubling with each further quarantine up to 15 min; after that one call
  *   is let through, and a success ends it. Unloading the revision forgets all of it, so
  *   a new revision or a rollback starts clean.
+ *
+ * Why this file is long (570 lines): the supervision of one host is one state machine
+ * (host up or restarting, revisions to reload, requests in flight, strikes, demotion),
+ * and its parts change together. What stands alone is already apart: limits.ts,
+ * errors.ts, protocol.ts, the child-process supervisor in child/, and fleet.ts above it.
  */
 import { jsEntry } from "../child/js-entry.ts";
 import { Replies } from "../child/replies.ts";

@@ -141,11 +141,29 @@ function fieldsText(record: LogRecord): string {
 }
 
 
+/** The level methods of a `Logger`, in terms of its `log()`. */
+abstract class LevelLogger implements Logger {
+  abstract log(level: LogLevel, message: string, context?: LogContext): void;
+  abstract child(context: LogContext): Logger;
+  debug(message: string, fields?: Record<string, unknown>): void {
+    this.log("debug", message, fields === undefined ? undefined : { fields });
+  }
+  info(message: string, fields?: Record<string, unknown>): void {
+    this.log("info", message, fields === undefined ? undefined : { fields });
+  }
+  warn(message: string, fields?: Record<string, unknown>): void {
+    this.log("warn", message, fields === undefined ? undefined : { fields });
+  }
+  error(message: string, fields?: Record<string, unknown>): void {
+    this.log("error", message, fields === undefined ? undefined : { fields });
+  }
+}
+
 /**
  * The operator's log bus. Also a `Logger` with an empty context.
  * `log()` never throws; subscribers and notice listeners that throw are removed and reported.
  */
-export class LogBus implements Logger {
+export class LogBus extends LevelLogger {
   private readonly ring: Ring<LogRecord>;
   private readonly stdoutLevel: LogLevel;
   private readonly sink: LineSink | undefined;
@@ -154,6 +172,7 @@ export class LogBus implements Logger {
   private seq = 0;
 
   constructor(options: LogBusOptions = {}) {
+    super();
     this.ring = new Ring(Math.max(0, Math.floor(options.capacity ?? 2000)));
     this.sink = options.stdout === false ? undefined : (options.stdout ?? process.stdout);
     this.clock = options.clock ?? (() => new Date());
@@ -172,19 +191,6 @@ export class LogBus implements Logger {
       // Only reachable through a bug here or a hostile getter; keep logging alive.
       this.writeLine({ seq: ++this.seq, time: this.now(), level: "error", message: "log bus failed to record a line", fields: { error: safeString(error) } });
     }
-  }
-
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.log("debug", message, fields === undefined ? undefined : { fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.log("info", message, fields === undefined ? undefined : { fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.log("warn", message, fields === undefined ? undefined : { fields });
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.log("error", message, fields === undefined ? undefined : { fields });
   }
 
   /**
@@ -288,29 +294,18 @@ export class LogBus implements Logger {
   }
 }
 
-class ChildLogger implements Logger {
+class ChildLogger extends LevelLogger {
   private readonly bus: LogBus;
   private readonly context: LogContext;
 
   constructor(bus: LogBus, context: LogContext) {
+    super();
     this.bus = bus;
     this.context = context;
   }
 
   log(level: LogLevel, message: string, context?: LogContext): void {
     this.bus.log(level, message, context === undefined ? this.context : mergeContext(this.context, context));
-  }
-  debug(message: string, fields?: Record<string, unknown>): void {
-    this.log("debug", message, fields === undefined ? undefined : { fields });
-  }
-  info(message: string, fields?: Record<string, unknown>): void {
-    this.log("info", message, fields === undefined ? undefined : { fields });
-  }
-  warn(message: string, fields?: Record<string, unknown>): void {
-    this.log("warn", message, fields === undefined ? undefined : { fields });
-  }
-  error(message: string, fields?: Record<string, unknown>): void {
-    this.log("error", message, fields === undefined ? undefined : { fields });
   }
   child(context: LogContext): Logger {
     return new ChildLogger(this.bus, mergeContext(this.context, context));
