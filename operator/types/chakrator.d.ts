@@ -208,7 +208,11 @@ export interface Reconciler<R extends Resource = ForResource> {
    * Admission: runs before the API server stores a CREATE or UPDATE of the `for` kind
    * (in the reconciler's scope), after `mutate`. Return `{ allowed: false, message }`
    * to refuse it: `kubectl apply` fails with the message. With it, the operator keeps a
-   * ValidatingWebhookConfiguration for the kind; without it, none.
+   * ValidatingWebhookConfiguration for the kind; without it, none. DELETE too, when the
+   * reconciler ConfigMap has the annotation `chakrator.dev/admission-validate-delete: "true"`:
+   * `object` is then the stored object and `kubectl delete` fails with the message. It
+   * is off by default, since a validate written for CREATE and UPDATE would otherwise
+   * refuse deleting an object that no longer passes it.
    *
    * Bounded tighter than `reconcile`: a time limit of `chakrator.dev/admission-timeout-ms`
    * (default 1000 ms, always under the webhook's `timeoutSeconds`). A throw, a timeout or

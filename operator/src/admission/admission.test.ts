@@ -18,9 +18,10 @@ const samples = join(import.meta.dirname, "..", "..", "..", "samples", "05-admis
 const API = "test.chakrator.dev/v1";
 
 /** A reconciler with `validate` (limit on spec.replicas) and/or `mutate` (default spec.tier). */
-function source(o: { limit?: number; validate?: boolean; mutate?: boolean; loopAt?: number }): Record<string, string> {
+function source(o: { limit?: number; validate?: boolean; mutate?: boolean; loopAt?: number; protect?: boolean }): Record<string, string> {
   const validate = o.validate === false ? "" : `
-  validate(obj: G) {
+  validate(obj: G, ctx, request) {
+    ${o.protect ? `if (request.operation === "DELETE") return obj.metadata.labels?.["protected"] === "true" ? { allowed: false, message: \`\${obj.metadata.name} is protected: remove its label first\` } : { allowed: true };` : ""}
     ${o.loopAt !== undefined ? `if (obj.spec.replicas === ${o.loopAt}) for (;;) {}` : ""}
     return obj.spec.replicas <= ${o.limit ?? 10} ? { allowed: true } : { allowed: false, message: \`spec.replicas must be ≤ ${o.limit ?? 10}, got \${obj.spec.replicas}\` };
   },`;
@@ -189,6 +190,30 @@ describe("admission webhooks from validate and mutate", () => {
     assert.equal(status, 8);
     const moved = await kubectl(info, ["-n", ns, "patch", "worker", "mailer", "--type=merge", "-p", JSON.stringify({ spec: { queue: "elsewhere" } })]);
     assert.match(moved.stderr, /spec\.queue cannot change \(it is "outgoing-mail"\)/);
+  });
+
+  it("validate sees DELETE only with chakrator.dev/admission-validate-delete: kubectl delete of a protected object is then refused", async () => {
+    const protectedObject = (name: string) => JSON.stringify({ apiVersion: API, kind: KIND, metadata: { name, namespace: ns, labels: { protected: "true" } }, spec: { replicas: 1 } });
+    const rules = async () => ((await configuration("ValidatingWebhookConfiguration")) as unknown as { webhooks: Array<{ rules: Array<{ operations: string[] }> }> } | undefined)?.webhooks[0]?.rules[0]?.operations;
+    await setSource(source({ protect: true }));
+    await eventually(async () => (await rules())?.join() === "CREATE,UPDATE", 15_000, "validate back, without DELETE");
+    assert.equal((await kubectl(info, ["apply", "-f", "-"], protectedObject("p1"))).code, 0);
+    const unchecked = await kubectl(info, ["-n", ns, "delete", KIND.toLowerCase() + "s.test.chakrator.dev", "p1"]);
+    assert.equal(unchecked.code, 0, `by default DELETE is not validated: ${unchecked.stderr}`);
+
+    await client.patch("v1", "ConfigMap", "guard", ns, { metadata: { annotations: { "chakrator.dev/admission-validate-delete": "true" } } });
+    await eventually(async () => (await rules())?.join() === "CREATE,UPDATE,DELETE", 15_000, "DELETE in the validating rules");
+    assert.equal((await kubectl(info, ["apply", "-f", "-"], protectedObject("p2"))).code, 0);
+    const refused = await eventually(async () => {
+      const r = await kubectl(info, ["-n", ns, "delete", KIND.toLowerCase() + "s.test.chakrator.dev", "p2"]);
+      return r.code !== 0 ? r : undefined;
+    }, 15_000, "the API server calls the webhook on DELETE");
+    assert.match(refused.stderr, /denied the request: p2 is protected: remove its label first/);
+    assert.ok(await client.get(API, KIND, "p2", ns), "still there");
+    assert.equal((await kubectl(info, ["-n", ns, "label", KIND.toLowerCase() + "s.test.chakrator.dev", "p2", "protected-"])).code, 0);
+    assert.equal((await kubectl(info, ["-n", ns, "delete", KIND.toLowerCase() + "s.test.chakrator.dev", "p2"])).code, 0);
+    await client.patch("v1", "ConfigMap", "guard", ns, { metadata: { annotations: { "chakrator.dev/admission-validate-delete": null } } });
+    await eventually(async () => (await rules())?.join() === "CREATE,UPDATE", 15_000, "DELETE off again");
   });
 
   it("with the operator stopped, failurePolicy Fail refuses the kind's writes", async () => {

@@ -24,6 +24,9 @@
  *   chakrator.dev/admission-failure-policy   Fail (default) | Ignore
  *   chakrator.dev/admission-timeout-seconds  the webhook's timeoutSeconds, 1..30 (default 3)
  *   chakrator.dev/admission-timeout-ms       the sandbox's limit per call (default 1000)
+ *   chakrator.dev/admission-validate-delete  "true": validate also sees DELETE (default off:
+ *                                            a validate written for CREATE and UPDATE could
+ *                                            refuse deleting an object that no longer passes it)
  *
  * Why this file is long (420 lines): it is the admission lifecycle of every revision
  * (copies, settings, target swap, leader writes, refresh), whose steps share one state.
@@ -48,8 +51,9 @@ import { WebhookConfigurations, type WebhookEndpoint } from "./webhooks.ts";
 export const failurePolicyAnnotation = "chakrator.dev/admission-failure-policy";
 export const timeoutSecondsAnnotation = "chakrator.dev/admission-timeout-seconds";
 export const admissionLimitAnnotation = "chakrator.dev/admission-timeout-ms";
+export const validateDeleteAnnotation = "chakrator.dev/admission-validate-delete";
 
-export const ADMISSION_DEFAULTS = { failurePolicy: "Fail" as FailurePolicy, timeoutSeconds: 3, limitMs: 1000 };
+export const ADMISSION_DEFAULTS = { failurePolicy: "Fail" as FailurePolicy, timeoutSeconds: 3, limitMs: 1000, validateDelete: false };
 
 /** Admission copies loaded per revision (see the module comment). */
 export const ADMISSION_COPIES = 4;
@@ -320,13 +324,14 @@ export class Admission {
       hasMutate: rev.loaded.hasMutate === true,
       failurePolicy: settings.failurePolicy,
       timeoutSeconds: settings.timeoutSeconds,
+      validateDelete: settings.validateDelete,
     };
     this.#entries.set(key, { rev, target, copies });
     for (const copy of previous?.copies ?? []) if (!copies.includes(copy)) void this.#d.sandbox.unload(copy);
     if (this.#leading) await this.#write(() => this.#configs.apply(target, rev.namespace, this.#tls.caBundle), key);
   }
 
-  #settings(cm: KubeObject | undefined, reconciler: string, revision: number): { failurePolicy: FailurePolicy; timeoutSeconds: number; limitMs: number } {
+  #settings(cm: KubeObject | undefined, reconciler: string, revision: number): { failurePolicy: FailurePolicy; timeoutSeconds: number; limitMs: number; validateDelete: boolean } {
     const a = cm?.metadata.annotations ?? {};
     const warn = (annotation: string, raw: string, used: string | number) =>
       this.#d.log.child({ reconciler, revision }).warn(`annotation ${annotation}: "${raw}" is not valid; using ${used}`);
@@ -350,7 +355,11 @@ export class Admission {
       if (Number.isInteger(n) && n >= 10) limitMs = Math.min(n, ceiling);
       else warn(admissionLimitAnnotation, ms, limitMs);
     }
-    return { failurePolicy, timeoutSeconds, limitMs };
+    let validateDelete = ADMISSION_DEFAULTS.validateDelete;
+    const onDelete = a[validateDeleteAnnotation];
+    if (onDelete === "true" || onDelete === "false") validateDelete = onDelete === "true";
+    else if (onDelete !== undefined) warn(validateDeleteAnnotation, onDelete, String(validateDelete));
+    return { failurePolicy, timeoutSeconds, limitMs, validateDelete };
   }
 
   #bridge(target: AdmissionTarget, object: KubeObject): HostBridge {

@@ -3,7 +3,7 @@
  * public surface of admission/. See admission.ts.
  */
 export { AdmissionGate } from "./gate.ts";
-export { Admission, ADMISSION_DEFAULTS, admissionLimitAnnotation, failurePolicyAnnotation, timeoutSecondsAnnotation, type AdmissionDeps, type AdmissionOptions } from "./admission.ts";
+export { Admission, ADMISSION_DEFAULTS, admissionLimitAnnotation, failurePolicyAnnotation, timeoutSecondsAnnotation, validateDeleteAnnotation, type AdmissionDeps, type AdmissionOptions } from "./admission.ts";
 export { tlsSecretName } from "./certificates.ts";
 export type { AdmissionMethod, AdmissionOutcome, ReviewRequest, ReviewResponse } from "./review.ts";
 export { configurationName } from "./webhooks.ts";

@@ -59,6 +59,8 @@ export interface AdmissionTarget {
   failurePolicy: FailurePolicy;
   /** The webhook's timeoutSeconds: the deadline of the whole answer. */
   timeoutSeconds: number;
+  /** `validate` also sees DELETE (annotation `chakrator.dev/admission-validate-delete`). */
+  validateDelete: boolean;
 }
 
 export interface ReviewDeps {

@@ -74,7 +74,7 @@ export class WebhookConfigurations {
         timeoutSeconds: target.timeoutSeconds,
         matchPolicy: "Equivalent",
         clientConfig,
-        rules: [{ apiGroups: [group], apiVersions: [version], resources: [info.plural], operations: ["CREATE", "UPDATE"], scope: info.namespaced ? "Namespaced" : "Cluster" }],
+        rules: [{ apiGroups: [group], apiVersions: [version], resources: [info.plural], operations: method === "validate" && target.validateDelete ? ["CREATE", "UPDATE", "DELETE"] : ["CREATE", "UPDATE"], scope: info.namespaced ? "Namespaced" : "Cluster" }],
         ...(info.namespaced && scope !== undefined ? { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": scope } } } : {}),
         ...(method === "mutate" ? { reinvocationPolicy: "Never" } : {}),
       };

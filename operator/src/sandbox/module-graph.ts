@@ -1,6 +1,6 @@
 /**
  * The one import resolution rule of a reconciler's modules, used by both paths that
- * resolve imports: the type-check (source/compile-imports.ts, via the compiler host
+ * resolve imports: the type-check (reconcilers/compile-imports.ts, via the compiler host
  * and the import rules, so `/api/validate` and the operator's check) and the sandbox's
  * module linker (isolate-slot.ts). It lives here, in the lower layer, so both can call
  * it and validate and load can never disagree.
