@@ -26,7 +26,7 @@
  */
 import { generateKeyPair, randomBytes, X509Certificate } from "node:crypto";
 import { promisify } from "node:util";
-import forge from "node-forge";
+import type forge from "node-forge";
 import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
 
 const generateRsa = promisify(generateKeyPair);
@@ -66,13 +66,24 @@ const BACKDATE_MS = 3600_000;
 
 interface Issued { cert: string; key: string }
 
-async function keyPair(): Promise<{ publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey; pem: string }> {
+let forgeModule: Promise<typeof forge> | undefined;
+/**
+ * node-forge, loaded the first time a certificate is issued (8 MiB of RSS, measured in
+ * operator/bench/MEMORY.md): a replica that finds valid certificates in the Secret, and
+ * an operator without admission, never load it.
+ */
+function loadForge(): Promise<typeof forge> {
+  forgeModule ??= import("node-forge").then((m) => (m as { default: typeof forge }).default);
+  return forgeModule;
+}
+
+async function keyPair(forge: typeof import("node-forge")): Promise<{ publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey; pem: string }> {
   const { privateKey } = await generateRsa("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
   const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
   return { publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), privateKey: forgeKey, pem: privateKey };
 }
 
-function baseCertificate(publicKey: forge.pki.PublicKey, validityMs: number): forge.pki.Certificate {
+function baseCertificate(forge: typeof import("node-forge"), publicKey: forge.pki.PublicKey, validityMs: number): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
   // A positive serial: the high bit clear.
@@ -85,8 +96,9 @@ function baseCertificate(publicKey: forge.pki.PublicKey, validityMs: number): fo
 
 /** A self-signed CA. */
 export async function issueCa(validityMs = 5 * YEAR_MS): Promise<Issued> {
-  const keys = await keyPair();
-  const cert = baseCertificate(keys.publicKey, validityMs);
+  const forge = await loadForge();
+  const keys = await keyPair(forge);
+  const cert = baseCertificate(forge, keys.publicKey, validityMs);
   const name = [{ name: "commonName", value: `chakrator-webhook-ca-${Date.now()}` }];
   cert.setSubject(name);
   cert.setIssuer(name);
@@ -101,9 +113,10 @@ export async function issueCa(validityMs = 5 * YEAR_MS): Promise<Issued> {
 
 /** A serving certificate for `hosts` (names or IP addresses), signed by the CA. */
 export async function issueServing(ca: Issued, hosts: string[], validityMs = YEAR_MS): Promise<Issued> {
-  const keys = await keyPair();
+  const forge = await loadForge();
+  const keys = await keyPair(forge);
   const caCert = forge.pki.certificateFromPem(ca.cert);
-  const cert = baseCertificate(keys.publicKey, Math.min(validityMs, caCert.validity.notAfter.getTime() - Date.now()));
+  const cert = baseCertificate(forge, keys.publicKey, Math.min(validityMs, caCert.validity.notAfter.getTime() - Date.now()));
   cert.setSubject([{ name: "commonName", value: hosts[0] ?? "chakrator-webhook" }]);
   cert.setIssuer(caCert.subject.attributes);
   cert.setExtensions([
