@@ -36,7 +36,7 @@
 import type { Engine } from "../engine/engine.ts";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
-import { objectKey } from "../kube/informer.ts";
+import { resourceName } from "../kube/informer.ts";
 import { sameKind } from "../kube/kind-ref.ts";
 import type { HostBridge, Sandbox } from "../sandbox/index.ts";
 import type { Compiler } from "../reconcilers/compile-process.ts";
@@ -364,8 +364,7 @@ export class Admission {
 
   #bridge(target: AdmissionTarget, object: KubeObject): HostBridge {
     const reader = this.#d.reader(target.reconciler);
-    const resource = `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`;
-    const log = this.#d.log.child({ reconciler: target.reconciler, revision: target.number, resource, source: "user" });
+    const log = this.#d.log.child({ reconciler: target.reconciler, revision: target.number, resource: resourceName(object), source: "user" });
     return {
       get: (kind, name, namespace) => reader.get(kind, name, namespace ?? object.metadata.namespace),
       list: (kind, options) => reader.list(kind, options),

@@ -10,7 +10,7 @@ import { SandboxError, userMessage, type HostBridge, type Sandbox } from "../san
 import type { Diagnostic } from "../reconcilers/compile-diagnostics.ts";
 import type { CompileOptions, Compiler } from "../reconcilers/compile-process.ts";
 import type { Resource, ValidateResult } from "../../types/chakrator.d.ts";
-import { openTrial, type Trial } from "../engine/dryrun.ts";
+import { withTrial, type Trial } from "../engine/dryrun.ts";
 import { jsonPatch, protectedChange, type PatchOperation } from "./patch.ts";
 
 export interface AdmissionDryRunInput {
@@ -49,16 +49,11 @@ export const NO_ADMISSION = "the source exports neither validate nor mutate";
 
 /** Runs `mutate` then `validate` of `files` on the object; see the module comment. */
 export async function admissionDryRun(input: AdmissionDryRunInput): Promise<AdmissionDryRunResult> {
-  const logs: AdmissionDryRunResult["logs"] = [];
-  const trial = input.trial ?? await openTrial(input);
-  try {
-    return await withTrial(input, trial, logs);
-  } finally {
-    if (input.trial === undefined) await trial.close();
-  }
+  return withTrial(input, (trial) => judge(input, trial));
 }
 
-async function withTrial(input: AdmissionDryRunInput, trial: Trial, logs: AdmissionDryRunResult["logs"]): Promise<AdmissionDryRunResult> {
+async function judge(input: AdmissionDryRunInput, trial: Trial): Promise<AdmissionDryRunResult> {
+  const logs: AdmissionDryRunResult["logs"] = [];
   const { compiled } = trial;
   const base = { diagnostics: compiled.diagnostics, logs };
   if (!compiled.ok) return { ...base, ok: false, allowed: false, error: "the source does not compile" };
@@ -66,8 +61,9 @@ async function withTrial(input: AdmissionDryRunInput, trial: Trial, logs: Admiss
   if (!object || typeof object !== "object" || typeof object.apiVersion !== "string" || typeof object.kind !== "string" || typeof object.metadata?.name !== "string") {
     return { ...base, ok: false, allowed: false, error: "the object needs apiVersion, kind and metadata.name" };
   }
-  if (trial.loaded === undefined || trial.id === undefined) return { ...base, ok: false, allowed: false, error: messageOf(trial.loadError) };
-  const { id, loaded } = trial;
+  const load = await trial.load();
+  if ("loadError" in load) return { ...base, ok: false, allowed: false, error: messageOf(load.loadError) };
+  const { id, loaded } = load;
   const bridge: HostBridge = {
     get: async () => undefined,
     list: async () => [],

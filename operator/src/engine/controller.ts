@@ -19,14 +19,13 @@ import type { EventRecorder } from "../kube/events.ts";
 import { Informer, objectKey } from "../kube/informer.ts";
 import { kindKey } from "../kube/kind-ref.ts";
 import type { HostBridge, RevisionRunner } from "../sandbox/index.ts";
+import type { Logger } from "../telemetry/log.ts";
 import type { KindRef, Resource } from "../../types/chakrator.d.ts";
 import { apiWriter } from "./api-writer.ts";
 import { ownerLabel } from "./children.ts";
-import { describeError, reasonFor, watchForbiddenEvent } from "./failures.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { runPipeline, type Outcome, type PipelineWriter } from "./pipeline.ts";
+import { watchForbiddenEvent } from "./failures.ts";
+import { errorOutcome, runPipeline, type Outcome, type PipelineWriter } from "./pipeline.ts";
 import { WorkQueue, type QueueMetricsProvider } from "./queue.ts";
-
 
 /** A revision the engine can run; produced by reconcilers/. */
 export interface ActiveRevision {
@@ -281,7 +280,7 @@ export class Controller {
         const hooks = this.#deps.hooks;
         outcome = hooks?.around ? await hooks.around(key, () => this.#reconcile(key)) : await this.#reconcile(key);
       } catch (err: unknown) {
-        outcome = { type: "error", error: err, reason: reasonFor(err), message: describeError(err) };
+        outcome = errorOutcome(err);
       } finally {
         this.#queue.done(key);
       }
@@ -309,10 +308,11 @@ export class Controller {
     const [namespace, name] = splitKey(key);
     const obj = this.#forInformer.get(namespace, name);
     if (!obj) return { type: "gone" };
-    const hooks = this.#deps.hooks;
+    const rev = this.#rev;
     return runPipeline({
-      obj, rev: this.#rev, sandbox: this.#deps.sandbox, writer: this.#writer, reads: this.#reads(obj), log: this.#deps.log.child({ reconciler: this.#rev.reconciler, revision: this.#rev.number }), client: this.#deps.client,
-      ...(hooks?.sandboxFailure ? { sandboxFailure: (reconciler: string, kind: "timeout" | "memory") => hooks.sandboxFailure?.(reconciler, kind) } : {}),
+      obj, rev, sandbox: this.#deps.sandbox, writer: this.#writer, reads: this.#reads(obj), client: this.#deps.client,
+      log: this.#deps.log.child({ reconciler: rev.reconciler, revision: rev.number }),
+      sandboxFailure: (reconciler, kind) => this.#deps.hooks?.sandboxFailure?.(reconciler, kind),
     });
   }
 

@@ -69,32 +69,51 @@ export interface DryRunInput {
   trial?: Trial;
 }
 
-/** A source compiled and (when it compiled) loaded into the sandbox, until `close()`. */
+/** A compiled source, loaded into the sandbox on first need and until `close()`. */
 export interface Trial {
   compiled: CompileResult;
   /** The sandbox's revision id, when it compiled. */
   id?: string;
-  loaded?: LoadedRevision;
-  /** Why loading failed, when it did. */
-  loadError?: unknown;
-  /** Unloads it; never rejects. */
+  /** Loads it, once (later calls answer the same); never rejects. Only when it compiled. */
+  load(): Promise<{ id: string; loaded: LoadedRevision } | { loadError: unknown }>;
+  /** Unloads it, if it was loaded; never rejects. */
   close(): Promise<void>;
 }
 
 let runs = 0;
 
-/** Compiles `files` and loads them once, for the dry runs of one request. */
+/**
+ * Runs `run` on `input.trial` when given (left open: its opener closes it), or else on
+ * a trial opened for `input` and closed when `run` settles.
+ */
+export async function withTrial<T>(input: Pick<DryRunInput, "compiler" | "sandbox" | "files" | "host" | "compileOptions" | "trial">, run: (trial: Trial) => Promise<T>): Promise<T> {
+  if (input.trial !== undefined) return run(input.trial);
+  const trial = await openTrial(input);
+  try {
+    return await run(trial);
+  } finally {
+    await trial.close();
+  }
+}
+
+/**
+ * Compiles `files` once, for the dry runs of one request; they load it (once) only
+ * after their own checks of the input passed.
+ */
 export async function openTrial(input: Pick<DryRunInput, "compiler" | "sandbox" | "files" | "host" | "compileOptions">): Promise<Trial> {
   const compiled = await input.compiler.compile(input.files, input.compileOptions);
-  if (!compiled.ok) return { compiled, close: async () => {} };
+  if (!compiled.ok) return { compiled, load: async () => ({ loadError: new Error("the source does not compile") }), close: async () => {} };
   const id = `dryrun-${++runs}@${compiled.hash.slice(0, 16)}`;
-  const close = () => input.sandbox.unload(id).catch(() => {});
-  try {
-    const loaded = await input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry, host: input.host ?? EDITOR_HOST });
-    return { compiled, id, loaded, close };
-  } catch (loadError: unknown) {
-    return { compiled, id, loadError, close };
-  }
+  let loading: ReturnType<Trial["load"]> | undefined;
+  return {
+    compiled,
+    id,
+    load: () => (loading ??= input.sandbox.load({ id, modules: compiled.modules, entry: compiled.entry, host: input.host ?? EDITOR_HOST })
+      .then((loaded) => ({ id, loaded }), (loadError: unknown) => ({ loadError }))),
+    close: async () => {
+      if (loading !== undefined) await input.sandbox.unload(id).catch(() => {});
+    },
+  };
 }
 
 function invalidResource(res: KubeObject | undefined): boolean {
@@ -107,15 +126,16 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
   const logs: DryRunLog[] = [];
   const events: DryRunResult["events"] = [];
   const done = (r: Omit<DryRunResult, "logs" | "events" | "durationMs">): DryRunResult => ({ ...r, logs, events, durationMs: performance.now() - started });
-  const trial = input.trial ?? await openTrial(input);
-  try {
+  return withTrial(input, async (trial) => {
     const { compiled } = trial;
-    if (!compiled.ok) return done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) } });
-    const failed = (err: unknown, kinds = {}) => done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: reasonFor(err), message: describeError(err) } });
-    const invalid = () => done({ ok: false, diagnostics: compiled.diagnostics, children: [], error: { reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" } });
+    const refuse = (error: { reason: string; message: string }, kinds: Pick<DryRunResult, "for" | "owns"> = {}) =>
+      done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error });
+    if (!compiled.ok) return refuse({ reason: "CompileError", message: formatDiagnostics(compiled.diagnostics, 5) });
+    const invalid = () => refuse({ reason: "InvalidResource", message: "the resource needs apiVersion, kind and metadata.name" });
     if (!input.target && invalidResource(input.resource as KubeObject)) return invalid();
-    if (trial.loaded === undefined || trial.id === undefined) return failed(trial.loadError);
-    const loaded = trial.loaded;
+    const load = await trial.load();
+    if ("loadError" in load) return refuse({ reason: reasonFor(load.loadError), message: describeError(load.loadError) });
+    const { id, loaded } = load;
     const kinds = { for: loaded.for, owns: loaded.owns };
     // A rejection of `target` rejects the dry run (the caller's error, e.g. a 404).
     const raw = (input.target ? await input.target(kinds) : input.resource) as KubeObject;
@@ -123,25 +143,23 @@ export async function dryRun(input: DryRunInput): Promise<DryRunResult> {
     // A stand-in identity, so children get well-formed owner references without a cluster.
     const resource: KubeObject = { ...raw, metadata: { namespace: "default", uid: "00000000-0000-0000-0000-000000000000", generation: 1, ...raw.metadata } };
     if (loaded.for.apiVersion !== resource.apiVersion || loaded.for.kind !== resource.kind) {
-      return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` } });
+      return refuse({ reason: "WrongKind", message: `this reconciler is for ${loaded.for.apiVersion}/${loaded.for.kind}, not ${resource.apiVersion}/${resource.kind}` }, kinds);
     }
     const recorder = recordingWriter(events);
     // A bus of its own, read back below: the code's ctx.log lines are the result's logs;
     // the engine's own ("reconcile failed: ...") are the result's error.
     const log = new LogBus({ stdout: false, stdoutLevel: "error" });
     const outcome = await runPipeline({
-      obj: resource, rev: { reconciler: "dry-run", number: 0, sandboxId: trial.id, owns: loaded.owns, hasFinalize: loaded.hasFinalize },
+      obj: resource, rev: { reconciler: "dry-run", number: 0, sandboxId: id, owns: loaded.owns, hasFinalize: loaded.hasFinalize },
       sandbox: input.sandbox, writer: recorder.writer, reads: { get: input.read?.get ?? (async () => undefined), list: input.read?.list ?? (async () => []) }, log,
     });
     for (const r of log.recent()) if (r.source === "user") logs.push(r.fields ? { level: r.level, message: r.message, fields: r.fields } : { level: r.level, message: r.message });
-    if (outcome.type === "error") return done({ ok: false, diagnostics: compiled.diagnostics, children: [], ...kinds, error: { reason: outcome.reason, message: outcome.message } });
+    if (outcome.type === "error") return refuse({ reason: outcome.reason, message: outcome.message }, kinds);
     const out: Omit<DryRunResult, "logs" | "events" | "durationMs"> = { ok: true, diagnostics: compiled.diagnostics, children: recorder.children, ...kinds };
     if (recorder.status !== undefined) out.status = recorder.status;
     if (outcome.type === "done" && outcome.requeueAfterMs !== undefined) out.requeueAfterSeconds = outcome.requeueAfterMs / 1000;
     return done(out);
-  } finally {
-    if (input.trial === undefined) await trial.close();
-  }
+  });
 }
 
 /** The dry run's writer: remembers what the engine would write, writes nothing. */

@@ -11,7 +11,7 @@
  */
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import type { EventSpec } from "../kube/events.ts";
-import { objectKey } from "../kube/informer.ts";
+import { resourceName } from "../kube/informer.ts";
 import { QuarantinedError, UserCodeError, type HostBridge, type RevisionRunner } from "../sandbox/index.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { FinalizeResult, KindRef, ReconcileResult } from "../../types/chakrator.d.ts";
@@ -100,7 +100,7 @@ export async function runPipeline(input: PipelineInput): Promise<Outcome> {
   } catch (err: unknown) {
     // A finalizer write failed (a conflict, a 403): retried with backoff; no Ready=False,
     // since the reconciler's code did not fail.
-    return { type: "error", error: err, reason: reasonFor(err), message: describeError(err, input.client) };
+    return errorOutcome(err, input.client);
   }
 
   let result: ReconcileResult;
@@ -128,6 +128,11 @@ export async function runPipeline(input: PipelineInput): Promise<Outcome> {
   return after !== undefined && after > 0 ? { type: "done", requeueAfterMs: after * 1000 } : { type: "done" };
 }
 
+/** The outcome of a failure nobody was told about (no log, Event or status): the caller retries. */
+export function errorOutcome(err: unknown, client?: Pick<KubeClient, "impersonated">): Outcome {
+  return { type: "error", error: err, reason: reasonFor(err), message: describeError(err, client) };
+}
+
 /** Says a pass failed everywhere a person looks (log, Warning Event, Ready=False), then the error outcome. */
 async function fail(input: PipelineInput, log: Logger, obj: KubeObject, err: unknown, fallbackReason = "ReconcileError"): Promise<Outcome> {
   const { rev, writer } = input;
@@ -147,9 +152,4 @@ async function fail(input: PipelineInput, log: Logger, obj: KubeObject, err: unk
   // A quarantined revision is tried again when its quarantine ends, not sooner.
   if (err instanceof QuarantinedError) return { type: "error", error: err, reason, message, retryAfterMs: Math.max(1000, err.until - Date.now() + Math.random() * 1000) };
   return { type: "error", error: err, reason, message };
-}
-
-/** `Kind namespace/name`, as logs and messages name a resource. */
-export function resourceName(obj: KubeObject): string {
-  return `${obj.kind} ${objectKey(obj.metadata.namespace, obj.metadata.name)}`;
 }

@@ -46,6 +46,11 @@ export function objectKey(namespace: string | undefined, name: string): string {
   return namespace ? `${namespace}/${name}` : name;
 }
 
+/** `Kind namespace/name`, as logs and messages name a resource. */
+export function resourceName(obj: KubeObject): string {
+  return `${obj.kind} ${objectKey(obj.metadata.namespace, obj.metadata.name)}`;
+}
+
 interface WatchEvent {
   type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
   object: KubeObject & { code?: number; reason?: string; message?: string };

@@ -30,7 +30,7 @@ import Router from "@koa/router";
 import type { Context } from "koa";
 import { parse as parseYaml } from "yaml";
 import { admissionDryRun, NO_ADMISSION } from "../admission/dryrun.ts";
-import { dryRun, openTrial, type Trial } from "../engine/dryrun.ts";
+import { dryRun, withTrial, type Trial } from "../engine/dryrun.ts";
 import { ownerLabel } from "../engine/children.ts";
 import type { KubeObject } from "../kube/client.ts";
 import type { Operator } from "../operator.ts";
@@ -129,14 +129,7 @@ export function trySourceRoutes(deps: TrySourceRouteDeps): Router {
     const reader = liveReader(operator, deps.mode.auth, p);
     // One compile and one load per dry run: the reconcile and the admission verdict share them.
     const common = { compiler: operator.compiler, sandbox: operator.sandbox, files, host: EDITOR_HOST, compileOptions: EDITOR };
-    const inTrial = <T>(run: (trial: Trial) => Promise<T>): Promise<T> => inLane(ctx, lane, personOf(p), undefined, async () => {
-      const trial = await openTrial(common);
-      try {
-        return await run(trial);
-      } finally {
-        await trial.close();
-      }
-    });
+    const inTrial = <T>(run: (trial: Trial) => Promise<T>): Promise<T> => inLane(ctx, lane, personOf(p), undefined, () => withTrial(common, run));
 
     if (yaml !== undefined) {
       const resource = parsePasted(yaml);
