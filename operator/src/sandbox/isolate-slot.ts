@@ -210,6 +210,11 @@ export class IsolateSlot {
  * also counts the other calls of this reconciler in the same host. Neither undercounts.
  */
 function watchLimits(isolate: ivm.Isolate, cpuMs: number, wallMs: number, expire: (message: string) => void): () => void {
+  if (wallMs <= cpuMs) {
+    // No slack (admission): the wall-clock limit alone binds, as CPU time never exceeds it.
+    const wall = setTimeout(() => expire(`did not finish within ${wallMs} ms`), wallMs);
+    return () => clearTimeout(wall);
+  }
   const isolateNs = (): bigint => {
     try {
       return isolate.cpuTime;
@@ -233,16 +238,10 @@ function watchLimits(isolate: ivm.Isolate, cpuMs: number, wallMs: number, expire
     stop();
     expire(message);
   };
-  // With no slack (admission), the wall-clock limit alone binds: CPU time never exceeds it.
-  const poll = wallMs > cpuMs
-    ? setInterval(() => {
-        if (usedNs() > budgetNs) fire(`used more than ${cpuMs} ms of CPU time`);
-      }, Math.min(50, Math.max(5, cpuMs / 10)))
-    : undefined;
-  const wall = setTimeout(
-    () => fire(wallMs > cpuMs ? `did not finish within ${wallMs} ms (it used ${usedMs()} ms of CPU time: it was waiting, or the node was busy)` : `did not finish within ${wallMs} ms`),
-    wallMs,
-  );
+  const poll = setInterval(() => {
+    if (usedNs() > budgetNs) fire(`used more than ${cpuMs} ms of CPU time`);
+  }, Math.min(50, Math.max(5, cpuMs / 10)));
+  const wall = setTimeout(() => fire(`did not finish within ${wallMs} ms (it used ${usedMs()} ms of CPU time: it was waiting, or the node was busy)`), wallMs);
   function stop(): void {
     done = true;
     clearInterval(poll);
