@@ -109,6 +109,26 @@ export function treeRss(pid: number): { total: number; byPid: Array<{ pid: numbe
   return { total: byPid.reduce((a, p) => a + p.mib, 0), byPid };
 }
 
+/** The pids of a process tree, root first. */
+export function treePids(pid: number): number[] {
+  return treeRss(pid).byPid.map((p) => p.pid);
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat
+ * (clock ticks of 10 ms); 0 if it is gone.
+ */
+export function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
 /** The command line of a process (for naming the sandbox host and the compiler). */
 export function cmdline(pid: number): string {
   try {
