@@ -102,7 +102,11 @@ export async function review(deps: ReviewDeps, method: AdmissionMethod, target: 
       ...(request.oldObject ? { oldObject: request.oldObject as Resource } : {}),
     } satisfies Omit<AdmissionRequest, "operation" | "userInfo"> & { operation: string; userInfo: JsonValue },
   };
-  const signal = AbortSignal.timeout(Math.max(100, target.timeoutSeconds * 1000 - ANSWER_MARGIN_MS));
+  // A timer cleared when the answer is in (not AbortSignal.timeout, whose timer cannot be
+  // cleared: every call's would fire seconds later, raising a DOMException no one reads).
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), Math.max(100, target.timeoutSeconds * 1000 - ANSWER_MARGIN_MS));
+  const signal = deadline.signal;
   const bridge = deps.bridge(target, object);
   const sandboxId = target.sandboxIds[turn++ % target.sandboxIds.length]!;
   const fail = (detail: string): ReviewResponse => {
@@ -129,6 +133,8 @@ export async function review(deps: ReviewDeps, method: AdmissionMethod, target: 
   } catch (err: unknown) {
     if (signal.aborted) return fail(`${method} did not answer within the webhook's ${target.timeoutSeconds} s (it waited for a free isolate or ran too long)`);
     return fail(err instanceof SandboxError ? userMessage(err) : err instanceof Error ? err.message : String(err));
+  } finally {
+    clearTimeout(timer);
   }
 }
 
