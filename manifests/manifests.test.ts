@@ -152,12 +152,14 @@ describe("manifests", () => {
     const all = stages(text);
     const final = all.at(-1)!;
 
-    it("builds in a stage and runs `node operator/src/main.ts` as a non-root user", () => {
+    it("builds in a stage and runs the operator's JavaScript built there (js/) as a non-root user", () => {
       assert.equal(all.length, 2);
       assert.match(text, /^ARG NODE_IMAGE=node:24\.\d+\.\d+-bookworm-slim$/m, "a pinned Node 24 slim tag");
       assert.match(all[0]!.from, /^FROM \$\{NODE_IMAGE\} AS build$/);
       const cmd = final.lines.filter((l) => l.startsWith("CMD "));
-      assert.deepEqual(cmd.map((l) => JSON.parse(l.slice(4))), [["node", "operator/src/main.ts"]]);
+      assert.deepEqual(cmd.map((l) => JSON.parse(l.slice(4))), [["node", "js/operator/src/main.mjs"]]);
+      assert.ok(final.lines.includes("ENV CHAKRATOR_JS_DIR=/app/js"), "the children start from js/ too");
+      assert.ok(final.lines.includes("COPY --from=build /app/js/ js/"));
       const users = final.lines.filter((l) => l.startsWith("USER "));
       assert.deepEqual(users, ["USER node"], "the node image's uid 1000");
       assert.ok(final.lines.includes("ENV NODE_ENV=production"));
@@ -165,7 +167,9 @@ describe("manifests", () => {
       assert.match(build, /RUN npm ci /);
       assert.match(build, /node ui\/build\.ts/);
       assert.match(build, /npm prune --omit=dev/);
-      // The package.json the tests use runs the same entry point.
+      // After the prune, so the tree's package URLs are the production node_modules'; the
+      // same command builds the tree operator/src/child/js-entry.test.ts runs.
+      assert.match(build, /npm prune --omit=dev[^]*&& node operator\/src\/child\/js-entry\.ts \/app\/js$/);
       assert.ok(existsSync(join(root, "operator/src/main.ts")));
     });
 
@@ -176,7 +180,7 @@ describe("manifests", () => {
           const parts = l.split(/\s+/).slice(1).filter((p) => !p.startsWith("--"));
           const sources = parts.slice(0, -1);
           if (l.includes("--from=build")) {
-            for (const s of sources) assert.ok(["/app/node_modules/", "/app/ui/dist/"].includes(s), `${l}: ${s} is made by the build stage`);
+            for (const s of sources) assert.ok(["/app/node_modules/", "/app/ui/dist/", "/app/js/"].includes(s), `${l}: ${s} is made by the build stage`);
             continue;
           }
           for (const s of sources) {
@@ -188,11 +192,11 @@ describe("manifests", () => {
       assert.ok(ignored.includes("**/node_modules") && ignored.includes(".git") && ignored.includes("ui/dist"));
     });
 
-    it("holds everything main.ts and the sandbox host import: production dependencies and files the ignore list keeps", () => {
+    it("holds everything main.ts, the sandbox host and the compiler import: production dependencies and files the ignore list keeps", () => {
       const pkg = JSON.parse(read("package.json")) as { dependencies: Record<string, string> };
       const ignoredDirs = ["operator/testenv", "operator/bench", "ui/test"];
       const seen = new Set<string>();
-      const queue = [join(root, "operator/src/main.ts"), join(root, "operator/src/sandbox/host.ts")];
+      const queue = [join(root, "operator/src/main.ts"), join(root, "operator/src/sandbox/host.ts"), join(root, "operator/src/reconcilers/compile-worker.ts")];
       while (queue.length > 0) {
         const file = queue.pop()!;
         if (seen.has(file)) continue;

@@ -22,6 +22,7 @@
  * the sandbox hosts.
  */
 import { fileURLToPath } from "node:url";
+import { jsEntry } from "../child/js-entry.ts";
 import { Replies } from "../child/replies.ts";
 import { SupervisedChild, type ExitReason } from "../child/supervised.ts";
 import type { CompileResult } from "./compile.ts";
@@ -125,7 +126,7 @@ export class CompilerProcess implements Compiler {
 
   #spawn(): Worker {
     const child: Worker = new SupervisedChild<WorkerRequest & { id: number }, WorkerReply>({
-      modulePath: WORKER,
+      modulePath: jsEntry(WORKER),
       execArgv: ["--disable-warning=ExperimentalWarning"],
       memory: { intervalMs: 500, maxRssBytes: () => this.#maxRssBytes },
       // The operator may exit while the compiler idles.
