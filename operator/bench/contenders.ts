@@ -11,11 +11,12 @@
  * children that way); a `myresources/status` patch is the status write.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sampleSource } from "../testenv/index.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { killOnExit, scrape } from "./crpeer.ts";
+import { buildTree, OPERATOR_ENTRIES } from "../src/child/js-entry.ts";
 
 /** kube-apiserver flags that write the audit log of our writes to `<dir>/audit.log`. */
 export function auditArgs(dir: string): { args: string[]; log: string } {
@@ -109,6 +110,52 @@ export function treeRss(pid: number): { total: number; byPid: Array<{ pid: numbe
   return { total: byPid.reduce((a, p) => a + p.mib, 0), byPid };
 }
 
+/**
+ * What a process tree costs a pod, from /proc/<pid>/smaps: every process's anonymous
+ * memory, plus resident file pages counted once per file (the Node binary and its
+ * libraries are mapped by every Node process, and RSS counts them in each; the pod's
+ * memory cgroup is charged once for a page cache page). A file's resident size is taken
+ * as the largest among the processes that map it (a lower bound of the union, which is
+ * near it: the processes run the same binary). MiB.
+ */
+export function treeFootprint(pid: number): { rss: number; anon: number; files: number; total: number; byPid: Array<{ pid: number; anon: number }> } {
+  const fileMax = new Map<string, number>();
+  const byPid: Array<{ pid: number; anon: number }> = [];
+  let rss = 0;
+  for (const p of treeRss(pid).byPid) {
+    rss += p.mib;
+    let smaps: string;
+    try {
+      smaps = readFileSync(`/proc/${p.pid}/smaps`, "utf8");
+    } catch {
+      continue;
+    }
+    let anonKb = 0;
+    let file = "";
+    const perFile = new Map<string, number>();
+    let rssKb = 0;
+    for (const line of smaps.split("\n")) {
+      const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+      if (header) {
+        file = header[1] !== "0" ? header[2]! : "";
+        continue;
+      }
+      if (line.startsWith("Rss:")) rssKb = Number(line.slice(4).trim().split(" ")[0]);
+      else if (line.startsWith("Anonymous:")) {
+        const a = Number(line.slice(10).trim().split(" ")[0]);
+        anonKb += a;
+        // Pages of a file mapping that were written to are anonymous (copy-on-write).
+        if (file) perFile.set(file, (perFile.get(file) ?? 0) + rssKb - a);
+      }
+    }
+    for (const [f, kb] of perFile) fileMax.set(f, Math.max(fileMax.get(f) ?? 0, kb));
+    byPid.push({ pid: p.pid, anon: anonKb / 1024 });
+  }
+  const anon = byPid.reduce((a, p) => a + p.anon, 0);
+  const files = [...fileMax.values()].reduce((a, kb) => a + kb, 0) / 1024;
+  return { rss, anon, files, total: anon + files, byPid };
+}
+
 /** The pids of a process tree, root first. */
 export function treePids(pid: number): number[] {
   return treeRss(pid).byPid.map((p) => p.pid);
@@ -166,17 +213,36 @@ export interface ChakratorProcess {
   stop(): Promise<void>;
 }
 
+let tree: string | undefined;
+
 /**
- * Starts `node operator/src/main.ts` for reconcilers in `namespace`, as the image runs
- * it (NODE_OPTIONS from the Containerfile, inherited by the sandbox host and compiler),
- * except for impersonation (CHAKRATOR_IMPERSONATE=false, see below).
+ * The operator's JavaScript built ahead of time, as the image builds it
+ * (child/js-entry.ts), once per bench process, under node_modules (so that dynamic
+ * imports of packages resolve, as under /app in the image); removed at exit.
+ */
+export function imageTree(): string {
+  if (tree === undefined) {
+    const dir = join(import.meta.dirname, "..", "..", "node_modules", `.chakrator-js-bench-${process.pid}`);
+    buildTree(dir, [...OPERATOR_ENTRIES]);
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    tree = dir;
+  }
+  return tree;
+}
+
+/**
+ * Starts the operator for reconcilers in `namespace` as the image runs it: the
+ * ahead-of-time JavaScript (`imageTree`, CHAKRATOR_JS_DIR for the sandbox host and the
+ * compiler) with NODE_OPTIONS from the Containerfile, except for impersonation
+ * (CHAKRATOR_IMPERSONATE=false, see below).
  */
 export function startChakrator(o: { kubeconfig: string; namespace: string; port: number; workers: number; env?: Record<string, string> }): ChakratorProcess {
   // CHAKRATOR_BENCH_MAIN: another checkout's main.ts, to compare before and after a change.
-  const main = process.env.CHAKRATOR_BENCH_MAIN ?? join(import.meta.dirname, "..", "src", "main.ts");
+  const main = process.env.CHAKRATOR_BENCH_MAIN ?? join(imageTree(), "operator", "src", "main.mjs");
   const child = spawn(process.execPath, [main], {
     env: {
       ...process.env,
+      ...(process.env.CHAKRATOR_BENCH_MAIN ? {} : { CHAKRATOR_JS_DIR: imageTree() }),
       NODE_OPTIONS: imageNodeOptions(),
       KUBECONFIG: o.kubeconfig,
       CHAKRATOR_NAMESPACE: o.namespace,

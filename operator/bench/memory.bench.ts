@@ -3,7 +3,7 @@
  * empty namespace, then with N MyResources and their N child ConfigMaps in its caches,
  * all on one private control plane in the same run, each in a fresh namespace:
  *
- *   chakrator    `node operator/src/main.ts` as the image runs it (NODE_OPTIONS from the
+ *   chakrator    the operator as the image runs it (its JavaScript built ahead of time, NODE_OPTIONS from the
  *                Containerfile): the operator, its sandbox host(s) and its compiler,
  *                summed from /proc/<pid>/status VmRSS over the process tree;
  *   cr-defaults  the controller-runtime peer (crpeer/main.go), default cache;
@@ -28,7 +28,7 @@ import { ControlPlane, freePort } from "../testenv/controlplane.ts";
 import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
-import { auditArgs, clearNamespace, cmdline, formatCounts, imageNodeOptions, installReconciler, startChakrator, treeRss, writeCounts } from "./contenders.ts";
+import { auditArgs, clearNamespace, cmdline, formatCounts, imageNodeOptions, installReconciler, startChakrator, treeFootprint, treeRss, writeCounts } from "./contenders.ts";
 import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
@@ -71,7 +71,15 @@ try {
     const t = treeRss(root);
     const parts = new Map<string, number>();
     for (const p of t.byPid) parts.set(role(p.pid, root), (parts.get(role(p.pid, root)) ?? 0) + p.mib);
-    return { total: t.total, text: [...parts].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" + ") };
+    const fp = treeFootprint(root);
+    const anonParts = new Map<string, number>();
+    for (const p of fp.byPid) anonParts.set(role(p.pid, root), (anonParts.get(role(p.pid, root)) ?? 0) + p.anon);
+    const list = (m: Map<string, number>) => [...m].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" + ");
+    return {
+      total: t.total,
+      footprint: fp.total,
+      text: `${list(parts)}; footprint ${fp.total.toFixed(0)} MiB = anonymous ${fp.anon.toFixed(0)} (${list(anonParts)}) + files once ${fp.files.toFixed(0)}`,
+    };
   };
 
   const probe = async (root: number) => {
@@ -110,18 +118,30 @@ try {
   };
 
   let rootName = "operator";
-  const figures: Record<Contender, Array<{ empty: number; full: number }>> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
+  type Figure = { empty: number; full: number; emptyFootprint: number; fullFootprint: number; warm?: number; warmFootprint?: number };
+  const figures: Record<Contender, Figure[]> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
   const run = async (who: Contender, rep: number) => {
     const ns = `mem-${who}-${rep}`;
     await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
     rootName = who === "chakrator" ? "operator" : "crpeer";
     const c = await launch(who, ns);
     await sleep(5_000);
-    const empty = describeTree(c.pid);
+    let empty = describeTree(c.pid);
+    const warm = empty;
     console.log(`${who.padEnd(12)} empty namespace, idle:       RSS ${empty.total.toFixed(0).padStart(4)} MiB (${empty.text})`);
     if (PROBE && who === "chakrator") await probe(c.pid);
+    if (who === "chakrator") {
+      // The compiler exits after a minute without work (reconcilers/compile-process.ts):
+      // the steady idle state is without it.
+      const deadline = Date.now() + 90_000;
+      while (treeRss(c.pid).byPid.some((p) => role(p.pid, c.pid) === "compiler") && Date.now() < deadline) await sleep(1_000);
+      await sleep(2_000);
+      empty = describeTree(c.pid);
+      console.log(`${who.padEnd(12)} idle, compiler exited:       RSS ${empty.total.toFixed(0).padStart(4)} MiB (${empty.text})`);
+    }
+    const warmFigures = who === "chakrator" ? { warm: warm.total, warmFootprint: warm.footprint } : {};
     if (N === 0) {
-      figures[who].push({ empty: empty.total, full: empty.total });
+      figures[who].push({ empty: empty.total, full: empty.total, emptyFootprint: empty.footprint, fullFootprint: empty.footprint, ...warmFigures });
       await c.stop();
       return;
     }
@@ -143,7 +163,7 @@ try {
       console.log(`${who.padEnd(12)} ${N} + ${N} children, ${String(settle).padStart(2)} s after: RSS ${full.total.toFixed(0).padStart(4)} MiB (+${(full.total - empty.total).toFixed(0)}; ${full.text})`);
     }
     console.log(`${"".padEnd(12)} writes (audit log): ${formatCounts(writeCounts(audit.log).get(ns))} | reconciles (own metrics): ${await c.reconciles()}`);
-    figures[who].push({ empty: empty.total, full: full.total });
+    figures[who].push({ empty: empty.total, full: full.total, emptyFootprint: empty.footprint, fullFootprint: full.footprint, ...warmFigures });
     await c.stop();
     await clearNamespace(client, ns);
   };
@@ -156,12 +176,14 @@ try {
     console.log(`--- repetition ${rep + 1}/${REPS}: ${thisOrder.join(", ")} (${N} resources, ${WORKERS} workers each)`);
     for (const who of thisOrder) await run(who, rep);
   }
-  const mean = (who: Contender, f: (x: { empty: number; full: number }) => number) => figures[who].reduce((a, x) => a + f(x), 0) / figures[who].length;
-  console.log(`--- means over ${REPS} repetition(s): total RSS of each contender's processes (targets for Chakrator: empty <= 150 MiB, ${N} resources <= 250 MiB)`);
-  for (const who of order) console.log(`${who.padEnd(12)} empty ${mean(who, (x) => x.empty).toFixed(0).padStart(4)} MiB | with ${N} resources + children ${mean(who, (x) => x.full).toFixed(0).padStart(4)} MiB`);
+  const mean = (who: Contender, f: (x: Figure) => number) => figures[who].reduce((a, x) => a + f(x), 0) / figures[who].length;
+  console.log(`--- means over ${REPS} repetition(s): total RSS of each contender's processes (targets for Chakrator: empty with the compiler idle <= 150 MiB, ${N} resources <= 250 MiB)`);
+  for (const who of order) console.log(`${who.padEnd(12)} empty ${mean(who, (x) => x.empty).toFixed(0).padStart(4)} MiB | with ${N} resources + children ${mean(who, (x) => x.full).toFixed(0).padStart(4)} MiB${who === "chakrator" ? ` | empty with the compiler still alive ${mean(who, (x) => x.warm ?? 0).toFixed(0)} MiB` : ""}`);
+  console.log(`--- footprint (anonymous memory of every process + each file's resident pages once: what the pod's memory cgroup is charged)`);
+  for (const who of order) console.log(`${who.padEnd(12)} empty ${mean(who, (x) => x.emptyFootprint).toFixed(0).padStart(4)} MiB | with ${N} resources + children ${mean(who, (x) => x.fullFootprint).toFixed(0).padStart(4)} MiB${who === "chakrator" ? ` | empty with the compiler still alive ${mean(who, (x) => x.warmFootprint ?? 0).toFixed(0)} MiB` : ""}`);
   for (const peer of ["cr-defaults", "cr-filtered"] as const) {
     if (!order.includes(peer) || !order.includes("chakrator") || N === 0) continue;
-    console.log(`ratio        chakrator/${peer}: empty ${(mean("chakrator", (x) => x.empty) / mean(peer, (x) => x.empty)).toFixed(1)}x, full ${(mean("chakrator", (x) => x.full) / mean(peer, (x) => x.full)).toFixed(1)}x, growth ${((mean("chakrator", (x) => x.full - x.empty)) / mean(peer, (x) => x.full - x.empty)).toFixed(2)}x`);
+    console.log(`ratio        chakrator/${peer}: empty ${(mean("chakrator", (x) => x.empty) / mean(peer, (x) => x.empty)).toFixed(1)}x, full ${(mean("chakrator", (x) => x.full) / mean(peer, (x) => x.full)).toFixed(1)}x, growth ${((mean("chakrator", (x) => x.full - x.empty)) / mean(peer, (x) => x.full - x.empty)).toFixed(2)}x (RSS); footprint empty ${(mean("chakrator", (x) => x.emptyFootprint) / mean(peer, (x) => x.emptyFootprint)).toFixed(1)}x, full ${(mean("chakrator", (x) => x.fullFootprint) / mean(peer, (x) => x.fullFootprint)).toFixed(1)}x`);
   }
   watcher.stop();
   client.close();

@@ -5,7 +5,7 @@
  *   floor        the same API writes (child ConfigMap by server-side apply + status merge
  *                patch per resource) issued directly by a plain client, resources created
  *                beforehand, at two concurrencies; the best is what this control plane allows.
- *   chakrator    this operator as the image runs it (`node operator/src/main.ts`, its own
+ *   chakrator    this operator as the image runs it (its JavaScript built ahead of time, its own
  *                process tree), reconciler samples/01-message in the sandbox.
  *   cr-defaults  the controller-runtime peer (crpeer/main.go), For + Owns, no predicates.
  *   cr-filtered  the same peer with Chakrator's own-write echo filtering and predicates.
