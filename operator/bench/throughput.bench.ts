@@ -34,7 +34,7 @@ import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { BaselineOperator, reconcileMessage } from "./baseline-operator.ts";
-import { auditArgs, clearNamespace, formatCounts, installReconciler, processCpuMs, startChakrator, treePids, writeCounts } from "./contenders.ts";
+import { auditArgs, clearNamespace, cmdline, formatCounts, installReconciler, processCpuMs, startChakrator, treePids, writeCounts } from "./contenders.ts";
 import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 1000);
@@ -106,6 +106,16 @@ try {
   // CPU time: on two shared cores the contender's own CPU per reconcile is CPU the API
   // server does not get, so it bounds the rate as much as the design does.
   const treeCpu = (pid: number) => treePids(pid).reduce((a, p) => a + processCpuMs(p), 0);
+  /** The tree's CPU by role (root, sandbox host, compiler), for the log line. */
+  const cpuParts = (pid: number) => {
+    const parts = new Map<string, number>();
+    for (const p of treePids(pid)) {
+      const c = cmdline(p);
+      const role = p === pid ? "operator" : /compile/.test(c) ? "compiler" : /host/.test(c) ? "sandbox host" : "other";
+      parts.set(role, (parts.get(role) ?? 0) + processCpuMs(p));
+    }
+    return [...parts].filter(([, ms]) => ms > 0).map(([k, ms]) => `${k} ${(ms / N).toFixed(2)}`).join(", ");
+  };
   const serverCpu = () => processCpuMs(cp.info.apiserverPid) + processCpuMs(cp.info.etcdPid);
   const runs: Record<Contender, Run[]> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
   const floors: number[] = [];
@@ -120,6 +130,7 @@ try {
     await new Promise((r) => setTimeout(r, 1_000)); // let echoes of the last writes arrive (and cost what they cost)
     const backlogReconciles = await a.reconciles();
     const cpu = treeCpu(a.process.pid!) / N;
+    const parts = cpuParts(a.process.pid!);
     const server = (serverCpu() - server0) / N;
     await a.stop();
     const { rate: backlog, first } = steady(ns);
@@ -139,7 +150,7 @@ try {
     const counts = writeCounts(audit.log);
     console.log(`${who.padEnd(12)} backlog ${backlog.toFixed(0).padStart(5)} resources/s (start-up ${run.startup.toFixed(0)} ms) | create ${create.toFixed(0).padStart(5)} resources/s, latency p50 ${run.p50.toFixed(0)} ms, p95 ${run.p95.toFixed(0)} ms, max ${l.at(-1)!.toFixed(0)} ms`);
     console.log(`${"".padEnd(12)} writes (audit log): backlog ${formatCounts(counts.get(ns))}; create ${formatCounts(counts.get(ns2))} (incl. warm-up) | reconciles (own metrics): ${backlogReconciles} + ${run.reconciles[1]}`);
-    console.log(`${"".padEnd(12)} CPU per resource in the backlog (from /proc): the contender's processes ${cpu.toFixed(2)} ms (start-up included), API server + etcd ${server.toFixed(2)} ms`);
+    console.log(`${"".padEnd(12)} CPU per resource in the backlog (from /proc): the contender's processes ${cpu.toFixed(2)} ms (${parts}; start-up included), API server + etcd ${server.toFixed(2)} ms`);
     await clearNamespace(client, ns);
     await clearNamespace(client, ns2);
   };
