@@ -46,6 +46,9 @@
  *                                  webhook configurations carry a url of the listen address
  *   CHAKRATOR_WEBHOOK_NAMESPACE    where the certificate Secret lives (default: the pod's
  *                                  namespace, else CHAKRATOR_LEASE_NAMESPACE, else "default")
+ *   CHAKRATOR_JS_DIR               the operator's JavaScript built ahead of time, which the
+ *                                  sandbox hosts and the compiler start from (the image sets
+ *                                  /app/js; see child/js-entry.ts; read there)
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
