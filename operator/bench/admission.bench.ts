@@ -62,15 +62,16 @@ try {
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
-  // Ready when the API server calls the webhook: a server dry run of an invalid object is refused.
-  await eventually(async () => {
+  // Ready when the API server calls a kind's webhook: a server dry run of an invalid object is refused.
+  const refused = (kind: { apiVersion: string; kind: string }, what: string) => eventually(async () => {
     try {
-      await admin.request("POST", `/apis/test.chakrator.dev/v1/namespaces/${ns}/benchguardeds`, { query: { dryRun: "All" }, body: { ...guarded, metadata: { name: "probe", namespace: ns }, spec: { replicas: 99 } } });
+      await admin.request("POST", `/apis/${kind.apiVersion}/namespaces/${ns}/${kind.kind.toLowerCase()}s`, { query: { dryRun: "All" }, body: { ...kind, metadata: { name: "probe", namespace: ns }, spec: { replicas: 99 } } });
       return false;
     } catch (err: unknown) {
       return err instanceof KubeApiError && /must be <= 10/.test(err.message);
     }
-  }, 60_000, "the webhooks in use");
+  }, 60_000, what);
+  await refused(guarded, "the webhooks in use");
 
   // The floor: the same validate and mutate in a bare server of its own (admission-floor.mjs),
   // serving the operator's certificate, registered by hand for BenchFloor.
@@ -88,14 +89,7 @@ try {
       }],
     } as KubeObject);
   }
-  await eventually(async () => {
-    try {
-      await admin.request("POST", `/apis/test.chakrator.dev/v1/namespaces/${ns}/benchfloors`, { query: { dryRun: "All" }, body: { ...floor, metadata: { name: "probe", namespace: ns }, spec: { replicas: 99 } } });
-      return false;
-    } catch (err: unknown) {
-      return err instanceof KubeApiError && /must be <= 10/.test(err.message);
-    }
-  }, 60_000, "the floor webhooks in use");
+  await refused(floor, "the floor webhooks in use");
 
   const kinds = ["plain", "floor", "guarded"] as const;
   type Which = (typeof kinds)[number];
