@@ -92,7 +92,7 @@ describe("the operator's JavaScript ahead of time", () => {
     const child = spawn(process.execPath, [join(out, "operator", "src", "main.mjs")], {
       env: {
         ...process.env, NODE_OPTIONS: NO_STRIP, CHAKRATOR_JS_DIR: out, KUBECONFIG: info.kubeconfig, CHAKRATOR_NAMESPACE: ns,
-        CHAKRATOR_LISTEN: `127.0.0.1:${port}`, CHAKRATOR_LEADER_ELECTION: "false", CHAKRATOR_WEBHOOK: "off", CHAKRATOR_LOG_LEVEL: "warn",
+        CHAKRATOR_LISTEN: `127.0.0.1:${port}`, CHAKRATOR_LEADER_ELECTION: "false", CHAKRATOR_WEBHOOK_NAMESPACE: ns, CHAKRATOR_LOG_LEVEL: "warn",
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
@@ -111,6 +111,10 @@ describe("the operator's JavaScript ahead of time", () => {
       assert.ok(lines.some((l) => l.includes(join(out, "operator", "src", "sandbox", "host.mjs"))), `a sandbox host from the tree: ${lines.join(" | ")}`);
       assert.ok(lines.some((l) => l.includes(join(out, "operator", "src", "reconcilers", "compile-worker.mjs"))), `the compiler from the tree: ${lines.join(" | ")}`);
       assert.doesNotMatch(stderr, /ERR_UNKNOWN_FILE_EXTENSION|strip/i);
+      // The webhook's certificate was issued: node-forge, imported dynamically, resolves
+      // from the tree (as from /app/js in the image, beside /app/node_modules).
+      const secret = await eventually(async () => (await client.get<KubeObject & { data?: Record<string, string> }>("v1", "Secret", "chakrator-webhook-tls", ns))?.data, 30_000, "the webhook certificate Secret");
+      assert.match(Buffer.from(secret["tls.crt"] ?? "", "base64").toString(), /BEGIN CERTIFICATE/);
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
