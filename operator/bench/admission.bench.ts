@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { ControlPlane, freePort } from "../testenv/controlplane.ts";
 import { eventually, installTestCrd, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeApiError, KubeClient, type KubeObject } from "../src/kube/client.ts";
-import { cmdline, processCpuMs, treePids } from "./contenders.ts";
+import { childRole, processCpuMs, treePids } from "./contenders.ts";
 
 const perRound = Number(process.argv[2] ?? 300);
 const rounds = Number(process.argv[3] ?? 4);
@@ -101,8 +101,8 @@ try {
     const self = process.cpuUsage();
     const out = { apiserver: processCpuMs(cp.info.apiserverPid), etcd: processCpuMs(cp.info.etcdPid), operator: 0, "sandbox hosts": 0, compiler: 0, "floor server": processCpuMs(floorServer!.pid!), clients: (self.user + self.system) / 1000 };
     for (const pid of child?.pid ? treePids(child.pid) : []) {
-      const c = cmdline(pid);
-      const part = pid === child!.pid ? "operator" : /compile/.test(c) ? "compiler" : /host/.test(c) ? "sandbox hosts" : "operator";
+      const role = pid === child!.pid ? "operator" : childRole(pid);
+      const part = role === "compiler" ? "compiler" : role === "sandbox host" ? "sandbox hosts" : "operator";
       out[part] += processCpuMs(pid);
     }
     return out;

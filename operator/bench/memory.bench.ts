@@ -28,7 +28,7 @@ import { ControlPlane, freePort } from "../testenv/controlplane.ts";
 import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
-import { auditArgs, clearNamespace, cmdline, formatCounts, imageNodeOptions, installReconciler, startChakrator, treeFootprint, treeRss, writeCounts } from "./contenders.ts";
+import { auditArgs, childRole, clearNamespace, formatCounts, imageNodeOptions, installReconciler, startChakrator, treeFootprint, treeRss, writeCounts } from "./contenders.ts";
 import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 10_000);
@@ -63,9 +63,7 @@ try {
 
   /** Names each process of a Chakrator tree by its role. */
   const role = (pid: number, root: number) => {
-    if (pid === root) return rootName;
-    const c = cmdline(pid);
-    return /compile/.test(c) ? "compiler" : /host|sandbox/.test(c) ? "sandbox host" : c;
+    return pid === root ? rootName : childRole(pid);
   };
   const describeTree = (root: number) => {
     const t = treeRss(root);

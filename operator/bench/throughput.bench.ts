@@ -34,7 +34,7 @@ import { installCrds, kubeConfig, pool } from "../testenv/index.ts";
 import { KubeClient, type KubeObject } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { BaselineOperator, reconcileMessage } from "./baseline-operator.ts";
-import { auditArgs, clearNamespace, cmdline, formatCounts, installReconciler, processCpuMs, startChakrator, treePids, writeCounts } from "./contenders.ts";
+import { auditArgs, childRole, clearNamespace, formatCounts, installReconciler, processCpuMs, startChakrator, treePids, writeCounts } from "./contenders.ts";
 import { ensurePeer, startPeer, type PeerMode } from "./crpeer.ts";
 
 const N = Number(process.argv[2] ?? 1000);
@@ -105,16 +105,15 @@ try {
   interface Run { backlog: number; startup: number; create: number; p50: number; p95: number; reconciles: [number, number]; cpu: number; serverCpu: number }
   // CPU time: on two shared cores the contender's own CPU per reconcile is CPU the API
   // server does not get, so it bounds the rate as much as the design does.
-  const treeCpu = (pid: number) => treePids(pid).reduce((a, p) => a + processCpuMs(p), 0);
-  /** The tree's CPU by role (root, sandbox host, compiler), for the log line. */
-  const cpuParts = (pid: number) => {
+  /** The tree's CPU in ms, in all and by role (operator, sandbox host, compiler), for the log line. */
+  const treeCpu = (pid: number) => {
     const parts = new Map<string, number>();
     for (const p of treePids(pid)) {
-      const c = cmdline(p);
-      const role = p === pid ? "operator" : /compile/.test(c) ? "compiler" : /host/.test(c) ? "sandbox host" : "other";
-      parts.set(role, (parts.get(role) ?? 0) + processCpuMs(p));
+      const role = p === pid ? "operator" : childRole(p);
+      const key = role === "operator" || role === "compiler" || role === "sandbox host" ? role : "other";
+      parts.set(key, (parts.get(key) ?? 0) + processCpuMs(p));
     }
-    return [...parts].filter(([, ms]) => ms > 0).map(([k, ms]) => `${k} ${(ms / N).toFixed(2)}`).join(", ");
+    return { total: [...parts.values()].reduce((a, ms) => a + ms, 0), text: [...parts].filter(([, ms]) => ms > 0).map(([k, ms]) => `${k} ${(ms / N).toFixed(2)}`).join(", ") };
   };
   const serverCpu = () => processCpuMs(cp.info.apiserverPid) + processCpuMs(cp.info.etcdPid);
   const runs: Record<Contender, Run[]> = { chakrator: [], "cr-defaults": [], "cr-filtered": [] };
@@ -129,8 +128,9 @@ try {
     await allReady(ns, a.process);
     await new Promise((r) => setTimeout(r, 1_000)); // let echoes of the last writes arrive (and cost what they cost)
     const backlogReconciles = await a.reconciles();
-    const cpu = treeCpu(a.process.pid!) / N;
-    const parts = cpuParts(a.process.pid!);
+    const tree = treeCpu(a.process.pid!);
+    const cpu = tree.total / N;
+    const parts = tree.text;
     const server = (serverCpu() - server0) / N;
     await a.stop();
     const { rate: backlog, first } = steady(ns);
