@@ -185,7 +185,7 @@ describe("samples", () => {
       assert.match(predicted.stderr, /invalid Shortlink: spec\.slug "Not A Slug" must be .*; spec\.target must use http or https, not ftp/);
       await client.create(invalid);
       const live = await eventually(async () => { const r = await getLive(shortlink, invalid.metadata.name); return ready(r)?.status === "False" ? r : undefined; }, 20_000, "Ready=False");
-      assert.equal(ready(live)?.reason, "ReconcileError");
+      assert.equal(ready(live)?.reason, "ReconcileError", ready(live)?.message);
       assert.match(ready(live)?.message ?? "", /invalid Shortlink: spec\.slug "Not A Slug" must be .*; spec\.target must use http or https, not ftp/);
       assert.ok((await events(invalid.metadata.name, "ReconcileError")).some((e) => e.type === "Warning"), "a Warning Event from the engine");
       // The valid sample's http target: reconciled, with the sample's own Warning Event.

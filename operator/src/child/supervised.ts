@@ -11,7 +11,8 @@
  * - Heartbeat (optional): a `ping` every `intervalMs`; the child's main thread answers
  *   (child/guard.ts) even while a call runs, since isolates and type-checks do not hold
  *   the main thread for long. No answer for `timeoutMs` means the main thread itself
- *   is stuck: the child is killed with reason `hung`. A busy call is not a hang.
+ *   is stuck: the child is killed with reason `hung`. A busy call is not a hang. The
+ *   heartbeat starts counting at `ready`; a slow start is `startTimeoutMs`'s to judge.
  * - Memory watch (optional): the child's RSS is read from /proc every `intervalMs`;
  *   above `maxRssBytes()` the child is killed with reason `memory`.
  * - The child is registered with the reaper (child/reaper.ts), so it never outlives
@@ -92,6 +93,7 @@ export class SupervisedChild<Request extends object, Message extends { t: string
   private readonly exitedPromise: Promise<void>;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastPong = Date.now();
+  private isReady = false;
   private pingSeq = 0;
 
   constructor(options: SupervisedChildOptions<Message>) {
@@ -147,6 +149,7 @@ export class SupervisedChild<Request extends object, Message extends { t: string
         // Again now: threads started while the child booted have the parent's niceness.
         if (nice > 0) renice(this.child.pid, nice);
         this.lastPong = Date.now();
+        this.isReady = true;
         markReady();
       } else {
         options.onMessage(message);
@@ -204,6 +207,8 @@ export class SupervisedChild<Request extends object, Message extends { t: string
 
   private watchHeartbeat({ intervalMs, timeoutMs }: { intervalMs: number; timeoutMs: number }): void {
     const timer = setInterval(() => {
+      // A child still booting (a loaded node, a niced child) is the start timeout's to judge, not the heartbeat's.
+      if (!this.isReady) return;
       const waitedMs = Date.now() - this.lastPong;
       if (waitedMs > timeoutMs) {
         this.kill({ kind: "hung", waitedMs });
