@@ -11,8 +11,9 @@
  * Guarantees:
  * - Every failure is a `KubeApiError` carrying the HTTP status and the API server's
  *   `reason`/`message` (a `Status` object), or status 0 for a network failure.
- * - Connections are kept alive and bounded (`maxSockets`), so bursts do not open
- *   thousands of sockets.
+ * - Plain requests share one HTTP/2 connection per identity (h2.ts; `CHAKRATOR_KUBE_HTTP2=0`
+ *   or a server without HTTP/2 gives HTTP/1.1). HTTP/1.1 connections are kept alive and
+ *   bounded (`maxSockets`), so bursts do not open thousands of sockets.
  * - `withToken(token)` gives a client that acts as another identity (the editor's
  *   signed-in user) and carries none of this client's credentials.
  */
@@ -20,7 +21,11 @@ import type { KubeCredentials } from "./credentials.ts";
 import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { createInterface } from "node:readline";
+import { H2Pool } from "./h2.ts";
+import { KubeApiError, statusError } from "./errors.ts";
 import type { ObjectMeta } from "../../types/chakrator.d.ts";
+
+export { KubeApiError, isTransient } from "./errors.ts";
 
 /** Object metadata, as the reconciler contract describes it, plus any other field. */
 export type KubeMeta = ObjectMeta & { [field: string]: unknown };
@@ -50,23 +55,6 @@ export interface ResourceInfo {
   namespaced: boolean;
 }
 
-/** An API request failed. `status` is 0 when no HTTP response arrived. */
-export class KubeApiError extends Error {
-  override name = "KubeApiError";
-  readonly status: number;
-  readonly reason: string;
-  constructor(status: number, reason: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
-/** True for errors worth retrying: network failures, 429, 5xx. */
-export function isTransient(err: unknown): boolean {
-  return err instanceof KubeApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
-}
-
 export interface RequestParams {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
@@ -84,12 +72,16 @@ interface Base {
   expires: number;
 }
 
+/** A request ready to go out over either protocol. */
+interface Prepared { base: Base; url: URL; headers: Record<string, string | string[]>; payload: string | undefined }
+
 interface ClientInit {
   server: string;
   kc?: KubeCredentials;
   token?: string;
   ca?: RequestOptions["ca"];
   agent: Agent | HttpAgent;
+  h2?: H2Pool | undefined;
   userAgent: string;
   discovery?: Map<string, Promise<ResourceInfo[]>>;
   impersonate?: { user: string; groups: string[] };
@@ -102,6 +94,7 @@ export class KubeClient {
   readonly #token: string | undefined;
   readonly #ca: RequestOptions["ca"];
   readonly #agent: Agent | HttpAgent;
+  readonly #h2: H2Pool | undefined;
   readonly #userAgent: string;
   readonly #discovery: Map<string, Promise<ResourceInfo[]>>;
   readonly #impersonate: { user: string; groups: string[] } | undefined;
@@ -113,6 +106,7 @@ export class KubeClient {
     this.#token = init.token;
     this.#ca = init.ca;
     this.#agent = init.agent;
+    this.#h2 = init.h2;
     this.#userAgent = init.userAgent;
     this.#discovery = init.discovery ?? new Map();
     this.#impersonate = init.impersonate;
@@ -126,7 +120,7 @@ export class KubeClient {
    */
   impersonating(user: string, groups: readonly string[]): KubeClient {
     const init: ClientInit = {
-      server: this.server, agent: this.#agent, userAgent: this.#userAgent, discovery: this.#discovery,
+      server: this.server, agent: this.#agent, h2: this.#h2, userAgent: this.#userAgent, discovery: this.#discovery,
       impersonate: { user, groups: [...groups] },
     };
     if (this.#kc !== undefined) init.kc = this.#kc;
@@ -146,10 +140,12 @@ export class KubeClient {
     if (!cluster) throw new KubeApiError(0, "NoCluster", "the kubeconfig has no current cluster");
     const server = cluster.server.replace(/\/$/, "");
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+    const https = server.startsWith("https:");
     return new KubeClient({
       server,
       kc,
-      agent: server.startsWith("https:") ? new Agent(agentOptions) : new HttpAgent(agentOptions),
+      agent: https ? new Agent(agentOptions) : new HttpAgent(agentOptions),
+      h2: https && process.env.CHAKRATOR_KUBE_HTTP2 !== "0" ? new H2Pool() : undefined,
       userAgent: options.userAgent ?? "chakrator",
     });
   }
@@ -180,7 +176,7 @@ export class KubeClient {
     return this.#base;
   }
 
-  async #open(method: string, path: string, p: RequestParams): Promise<{ res: IncomingMessage; abort: () => void }> {
+  async #prepare(method: string, path: string, p: RequestParams): Promise<Prepared> {
     const base = await this.#baseOptions();
     const url = new URL(base.server.pathname.replace(/\/$/, "") + path, base.server);
     for (const [k, v] of Object.entries(p.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
@@ -195,6 +191,11 @@ export class KubeClient {
       headers["content-type"] = p.contentType ?? "application/json";
       headers["content-length"] = String(Buffer.byteLength(payload));
     }
+    return { base, url, headers, payload };
+  }
+
+  async #open(method: string, path: string, p: RequestParams, prepared?: Prepared): Promise<{ res: IncomingMessage; abort: () => void }> {
+    const { base, url, headers, payload } = prepared ?? await this.#prepare(method, path, p);
     const send = url.protocol === "https:" ? request : httpRequest;
     return new Promise((resolve, reject) => {
       // A watch holds its connection for minutes: it gets one of its own, outside the
@@ -223,7 +224,14 @@ export class KubeClient {
 
   /** One request and its whole body; rejects only without a complete response. (Listeners: `for await` cost 3% CPU.) */
   async #exchange(method: string, path: string, p: RequestParams): Promise<{ status: number; text: string }> {
-    const { res } = await this.#open(method, path, p);
+    const prepared = await this.#prepare(method, path, p);
+    if (this.#h2 !== undefined && prepared.url.protocol === "https:") {
+      const { url, headers, payload, base } = prepared;
+      const got = await this.#h2.exchange(base.options, { url, method, headers, payload, timeoutMs: p.timeoutMs ?? 30_000, signal: p.signal })
+        .catch((err: Error) => { throw new KubeApiError(0, err.name === "AbortError" ? "Aborted" : "NetworkError", `${method} ${path}: ${err.message}`, { cause: err }); });
+      if (got !== undefined) return got;
+    }
+    const { res } = await this.#open(method, path, p, prepared);
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       const cut = (err?: unknown) => reject(new KubeApiError(0, "NetworkError", `${method} ${path}: response cut off`, err === undefined ? undefined : { cause: err }));
@@ -378,21 +386,9 @@ export class KubeClient {
 
   /** Closes pooled connections. */
   close(): void {
+    this.#h2?.close();
     if (this.#agent !== tokenAgent) this.#agent.destroy();
   }
 }
 
 let tokenAgent: Agent | undefined;
-
-function statusError(status: number, text: string, what: string): KubeApiError {
-  let reason = "Unknown";
-  let message = text.slice(0, 500) || `HTTP ${status}`;
-  try {
-    const s = JSON.parse(text) as { reason?: string; message?: string };
-    if (s.reason) reason = s.reason;
-    if (s.message) message = s.message;
-  } catch {
-    // Not a Status object (e.g. a proxy's HTML page): keep the raw text.
-  }
-  return new KubeApiError(status, reason, `${what}: ${status} ${reason}: ${message}`);
-}
