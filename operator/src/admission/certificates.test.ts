@@ -2,6 +2,8 @@
 // the real kube-apiserver calling the webhook: certificates that expire within seconds
 // are renewed again and again, the CA too, and no request is refused meanwhile.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createServer } from "node:https";
 import { request } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -10,7 +12,8 @@ import { eventually, installTestCrd, kubeConfig, testCluster, testNamespace, typ
 import { KubeClient, KubeApiError, type KubeObject } from "../kube/client.ts";
 import { runOperator, type RunningOperator } from "../lifecycle.ts";
 import { LogBus } from "../telemetry/log.ts";
-import { issueCa, issueServing, validity } from "./certificates.ts";
+import { validity } from "./certificates.ts";
+import { issueCa, issueServing, serialHex } from "./x509.ts";
 import { configurationName } from "./index.ts";
 
 function get(url: string, ca: string): Promise<number> {
@@ -41,6 +44,39 @@ describe("webhook certificates", () => {
     } finally {
       server.close();
     }
+  });
+
+  it("serials are minimal DER: positive, 16 bytes, no leading zero byte, also from random bytes that start with zeros", async () => {
+    assert.equal(serialHex(Buffer.from("0005" + "ab".repeat(14), "hex")), "0105" + "ab".repeat(14));
+    assert.equal(serialHex(Buffer.from("ff".repeat(16), "hex")), "7f" + "ff".repeat(15));
+    const der = new X509Certificate((await issueCa()).cert).raw;
+    // tbsCertificate: [0] version, then the serial INTEGER: tag 02, length 16, first byte 01..7f.
+    const at = der.indexOf(Buffer.from("a003020102", "hex")) + 5;
+    assert.deepEqual([der[at], der[at + 1]], [0x02, 16]);
+    assert.ok(der[at + 2]! >= 1 && der[at + 2]! < 0x80);
+  });
+
+  it("the store's issuance runs in a child process: the chain verifies, node-forge never loads here, a failure says why", async () => {
+    // A script that issues as the store does and records every module it loads.
+    const script = `
+      import { registerHooks } from "node:module";
+      const seen = [];
+      registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
+      const { issueInChild } = await import(${JSON.stringify(new URL("./issuer-process.ts", import.meta.url).href)});
+      const ca = await issueInChild({ t: "ca", validityMs: 86_400_000 });
+      const serving = await issueInChild({ t: "serving", ca, hosts: ["127.0.0.1", "chakrator.example"], validityMs: 3_600_000 });
+      const failure = await issueInChild({ t: "serving", ca: { cert: ca.cert, key: "not a key" }, hosts: ["x"], validityMs: 1 }).then(() => "none", (e) => e.message);
+      console.log(JSON.stringify({ ca, serving, failure, forge: seen.filter((s) => s.includes("node-forge")) }));
+    `;
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: new URL("../../..", import.meta.url).pathname, encoding: "utf8" });
+    const got = JSON.parse(out) as { ca: { cert: string }; serving: { cert: string; key: string }; failure: string; forge: string[] };
+    assert.deepEqual(got.forge, [], "node-forge was loaded in the operator's process");
+    const caCert = new X509Certificate(got.ca.cert);
+    const servingCert = new X509Certificate(got.serving.cert);
+    assert.ok(servingCert.verify(caCert.publicKey), "the serving certificate is signed by the CA");
+    assert.ok(servingCert.checkIP("127.0.0.1") && servingCert.checkHost("chakrator.example"));
+    assert.ok(servingCert.checkPrivateKey(createPrivateKey(got.serving.key)));
+    assert.match(got.failure, /^issuing a certificate failed: /);
   });
 
   describe("rotation while the API server calls the webhook", () => {

@@ -4,7 +4,9 @@
  * the same certificate and the CA bundle in the webhook configurations trusts them all.
  *
  * Node has no X.509 generation API: keys come from node:crypto (RSA 2048, native and
- * fast), certificates are built and signed with node-forge (pinned).
+ * fast), certificates are built and signed with node-forge (pinned), in x509.ts. The
+ * store issues in a short-lived process (issuer.ts), so the operator never holds
+ * node-forge's memory.
  *
  * Secret `chakrator-webhook-tls` (type kubernetes.io/tls) keys:
  *   tls.crt, tls.key   the serving certificate and its key (what every replica serves)
@@ -24,12 +26,9 @@
  * Creation races (two replicas starting at once) are settled by the API server: the
  * second create gets 409 and reads what the first wrote.
  */
-import { generateKeyPair, randomBytes, X509Certificate } from "node:crypto";
-import { promisify } from "node:util";
-import type forge from "node-forge";
+import { X509Certificate } from "node:crypto";
 import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
-
-const generateRsa = promisify(generateKeyPair);
+import { BACKDATE_MS, issueInChild } from "./issuer-process.ts";
 
 export const tlsSecretName = "chakrator-webhook-tls";
 
@@ -61,73 +60,6 @@ export interface CertificateOptions {
 }
 
 const YEAR_MS = 365 * 24 * 3600_000;
-/** Clock skew allowance: certificates are valid from one hour back. */
-const BACKDATE_MS = 3600_000;
-
-interface Issued { cert: string; key: string }
-
-let forgeModule: Promise<typeof forge> | undefined;
-/**
- * node-forge, loaded the first time a certificate is issued (8 MiB of RSS, measured in
- * operator/bench/MEMORY.md): a replica that finds valid certificates in the Secret, and
- * an operator without admission, never load it.
- */
-function loadForge(): Promise<typeof forge> {
-  forgeModule ??= import("node-forge").then((m) => (m as { default: typeof forge }).default);
-  return forgeModule;
-}
-
-async function keyPair(forge: typeof import("node-forge")): Promise<{ publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey; pem: string }> {
-  const { privateKey } = await generateRsa("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs1", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
-  return { publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), privateKey: forgeKey, pem: privateKey };
-}
-
-function baseCertificate(forge: typeof import("node-forge"), publicKey: forge.pki.PublicKey, validityMs: number): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = publicKey;
-  // A positive serial: the high bit clear.
-  cert.serialNumber = `0${randomBytes(15).toString("hex")}`;
-  const now = Date.now();
-  cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now + validityMs);
-  return cert;
-}
-
-/** A self-signed CA. */
-export async function issueCa(validityMs = 5 * YEAR_MS): Promise<Issued> {
-  const forge = await loadForge();
-  const keys = await keyPair(forge);
-  const cert = baseCertificate(forge, keys.publicKey, validityMs);
-  const name = [{ name: "commonName", value: `chakrator-webhook-ca-${Date.now()}` }];
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: true, critical: true },
-    { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: "subjectKeyIdentifier" },
-  ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: keys.pem };
-}
-
-/** A serving certificate for `hosts` (names or IP addresses), signed by the CA. */
-export async function issueServing(ca: Issued, hosts: string[], validityMs = YEAR_MS): Promise<Issued> {
-  const forge = await loadForge();
-  const keys = await keyPair(forge);
-  const caCert = forge.pki.certificateFromPem(ca.cert);
-  const cert = baseCertificate(forge, keys.publicKey, Math.min(validityMs, caCert.validity.notAfter.getTime() - Date.now()));
-  cert.setSubject([{ name: "commonName", value: hosts[0] ?? "chakrator-webhook" }]);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: false },
-    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames: hosts.map((h) => (/^[\d.]+$|:/.test(h) ? { type: 7, ip: h } : { type: 2, value: h })) },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: keys.pem };
-}
 
 /** The validity window of the first certificate in a PEM. */
 export function validity(pem: string): { notBefore: number; notAfter: number; serial: string } {
@@ -197,8 +129,8 @@ export class CertificateStore {
   async ensure(): Promise<TlsMaterial> {
     const stored = await this.read();
     if (stored) return stored;
-    const ca = await issueCa(this.#o.caValidityMs);
-    const serving = await issueServing(ca, this.#o.hosts, this.#o.servingValidityMs);
+    const ca = await issueInChild({ t: "ca", validityMs: this.#o.caValidityMs });
+    const serving = await issueInChild({ t: "serving", ca, hosts: this.#o.hosts, validityMs: this.#o.servingValidityMs });
     const material = { cert: serving.cert, key: serving.key, caBundle: ca.cert, caCert: ca.cert, caKey: ca.key };
     try {
       const existing = await this.#client.get("v1", "Secret", tlsSecretName, this.#namespace);
@@ -228,15 +160,15 @@ export class CertificateStore {
       m = await this.#write({ ...m, caBundle: live.join("") });
     }
     if (needsRenewal(m.caCert, this.#o.renewFraction)) {
-      const ca = await issueCa(this.#o.caValidityMs);
+      const ca = await issueInChild({ t: "ca", validityMs: this.#o.caValidityMs });
       m = await this.#write({ ...m, caBundle: `${m.caBundle.trimEnd()}\n${ca.cert}`, caCert: ca.cert, caKey: ca.key });
       await publish(m.caBundle);
       await new Promise((resolve) => setTimeout(resolve, this.#o.bundleGraceMs));
-      const serving = await issueServing({ cert: ca.cert, key: ca.key }, this.#o.hosts, this.#o.servingValidityMs);
+      const serving = await issueInChild({ t: "serving", ca: { cert: ca.cert, key: ca.key }, hosts: this.#o.hosts, validityMs: this.#o.servingValidityMs });
       return this.#write({ ...m, cert: serving.cert, key: serving.key });
     }
     if (needsRenewal(m.cert, this.#o.renewFraction) || !coversHosts(m.cert, this.#o.hosts)) {
-      const serving = await issueServing({ cert: m.caCert, key: m.caKey }, this.#o.hosts, this.#o.servingValidityMs);
+      const serving = await issueInChild({ t: "serving", ca: { cert: m.caCert, key: m.caKey }, hosts: this.#o.hosts, validityMs: this.#o.servingValidityMs });
       return this.#write({ ...m, cert: serving.cert, key: serving.key });
     }
     return m;

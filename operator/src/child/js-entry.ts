@@ -14,7 +14,7 @@
  *   starts from there.
  * - Ahead of time (the image does this): `node operator/src/child/js-entry.ts <out>
  *   [<entry.ts>...]` writes the graphs of the entries (default: the operator's main, the
- *   sandbox host and the compiler, `OPERATOR_ENTRIES`) into one tree under `<out>` (the
+ *   sandbox host, the compiler and the certificate issuer, `OPERATOR_ENTRIES`) into one tree under `<out>` (the
  *   repository's layout, `<out>/operator/src/main.mjs`) with a `manifest.json` of every
  *   source's hash. An operator started from that tree has no amaro at all; with
  *   `CHAKRATOR_JS_DIR=<out>`, `jsEntry` takes its children from the tree too, as long
@@ -43,7 +43,7 @@ const IMPORT_META = /\bimport\.meta\.(url|dirname|filename)\b/g;
 const REPO = resolve(import.meta.dirname, "..", "..", "..");
 const MANIFEST = "manifest.json";
 /** The operator's entries: what the image builds ahead of time (see the module comment). */
-export const OPERATOR_ENTRIES: readonly string[] = ["operator/src/main.ts", "operator/src/sandbox/host.ts", "operator/src/reconcilers/compile-worker.ts"].map((e) => join(REPO, e));
+export const OPERATOR_ENTRIES: readonly string[] = ["operator/src/main.ts", "operator/src/sandbox/host.ts", "operator/src/reconcilers/compile-worker.ts", "operator/src/admission/issuer.ts"].map((e) => join(REPO, e));
 const built = new Map<string, string>();
 
 /** What `<out>/manifest.json` holds: per entry, the hash of each source in its graph. */

@@ -16,7 +16,7 @@ import { after, before, describe, it } from "node:test";
 import type { TLSSocket } from "node:tls";
 import * as k8s from "@kubernetes/client-node";
 import { kubeConfig, testCluster, testNamespace } from "../../testenv/index.ts";
-import { issueCa, issueServing } from "../admission/certificates.ts";
+import { issueCa, issueServing } from "../admission/x509.ts";
 import { KubeApiError, KubeClient } from "./client.ts";
 
 /** Established TCP connections of this process to `port` on loopback (from /proc). */
