@@ -13,6 +13,10 @@
  *   the main thread for long. No answer for `timeoutMs` means the main thread itself
  *   is stuck: the child is killed with reason `hung`. A busy call is not a hang. The
  *   heartbeat starts counting at `ready`; a slow start is `startTimeoutMs`'s to judge.
+ *   Nor is a child starved of CPU (a niced child on a busy node): past `timeoutMs`, a
+ *   main thread that is runnable (/proc state R) but has not used `timeoutMs` of CPU
+ *   since its last answer is waiting for a CPU, not stuck. Stuck is: that much CPU
+ *   without an answer (a loop), or not runnable at all (blocked, stopped).
  * - Memory watch (optional): the child's RSS is read from /proc every `intervalMs`;
  *   above `maxRssBytes()` the child is killed with reason `memory`.
  * - The child is registered with the reaper (child/reaper.ts), so it never outlives
@@ -66,6 +70,25 @@ export function rssOf(pid: number | undefined): number | undefined {
   }
 }
 
+const TICK_MS = 10;
+
+/**
+ * The main thread of `pid`: its scheduler state (R runnable, S sleeping, T stopped, ...)
+ * and its CPU time (user + system, ms), from `/proc/<pid>/task/<pid>/stat`.
+ */
+export function mainThread(pid: number | undefined): { state: string; cpuMs: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    // After the command name, which may hold spaces and parentheses: state is field 3, utime and stime 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    return fields[0] !== undefined && Number.isFinite(cpuMs) ? { state: fields[0], cpuMs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sets the niceness of every thread of `pid` (Linux: niceness is per thread). Best effort. */
 function renice(pid: number | undefined, nice: number): void {
   if (pid === undefined) return;
@@ -93,6 +116,8 @@ export class SupervisedChild<Request extends object, Message extends { t: string
   private readonly exitedPromise: Promise<void>;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastPong = Date.now();
+  /** The main thread's CPU time (ms) at the last pong. */
+  private cpuAtPong: number | undefined;
   private isReady = false;
   private pingSeq = 0;
 
@@ -144,11 +169,13 @@ export class SupervisedChild<Request extends object, Message extends { t: string
     this.child.on("message", (message: Message) => {
       if (message.t === "pong") {
         this.lastPong = Date.now();
+        this.cpuAtPong = mainThread(this.child.pid)?.cpuMs;
       } else if (message.t === "ready") {
         clearTimeout(startTimer);
         // Again now: threads started while the child booted have the parent's niceness.
         if (nice > 0) renice(this.child.pid, nice);
         this.lastPong = Date.now();
+        this.cpuAtPong = mainThread(this.child.pid)?.cpuMs;
         this.isReady = true;
         markReady();
       } else {
@@ -210,7 +237,7 @@ export class SupervisedChild<Request extends object, Message extends { t: string
       // A child still booting (a loaded node, a niced child) is the start timeout's to judge, not the heartbeat's.
       if (!this.isReady) return;
       const waitedMs = Date.now() - this.lastPong;
-      if (waitedMs > timeoutMs) {
+      if (waitedMs > timeoutMs && !this.starved(timeoutMs)) {
         this.kill({ kind: "hung", waitedMs });
         return;
       }
@@ -218,6 +245,12 @@ export class SupervisedChild<Request extends object, Message extends { t: string
     }, intervalMs);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** Runnable, and less than `cpuMs` of CPU used since the last answer: waiting for a CPU. */
+  private starved(cpuMs: number): boolean {
+    const now = mainThread(this.child.pid);
+    return now !== undefined && this.cpuAtPong !== undefined && now.state === "R" && now.cpuMs - this.cpuAtPong < cpuMs;
   }
 
   private watchMemory({ intervalMs, maxRssBytes }: { intervalMs: number; maxRssBytes: () => number }): void {
