@@ -179,7 +179,7 @@ export function processCpuMs(pid: number): number {
 /** What a child of Chakrator's operator is, by its command line: "compiler", "sandbox host", or the command line itself. */
 export function childRole(pid: number): string {
   const c = cmdline(pid);
-  return /compile/.test(c) ? "compiler" : /host|sandbox/.test(c) ? "sandbox host" : c;
+  return /compile/.test(c) ? "compiler" : /host|sandbox/.test(c) ? "sandbox host" : /issuer/.test(c) ? "certificate issuer" : /^sh -c /.test(c) ? "reaper" : c;
 }
 
 /** The command line of a process (for naming the sandbox host and the compiler). */

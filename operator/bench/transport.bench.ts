@@ -1,69 +1,72 @@
 /**
- * Transport: what one API request costs the client's CPU over HTTP/1.1 with a keep-alive
- * pool (what KubeClient uses) against one HTTP/2 session (what client-go, and so
- * controller-runtime, uses), on a private control plane, in the same run. Each request
- * is a GET of a missing ConfigMap (a 404: the smallest exchange), 32 in flight. Usage:
- *   node operator/bench/transport.bench.ts [REQUESTS=3000] [ROUNDS=2]
+ * Transport: what KubeClient's requests cost over HTTP/1.1 (a keep-alive pool) against
+ * HTTP/2 (one session, kube/h2.ts; what client-go uses), on a private control plane, in
+ * the same run, rounds alternating. Each "resource" is the engine's exchange for a new
+ * child: a GET of the missing child (404), a server-side apply of it, and a merge patch
+ * of its parent's status stand-in (a second ConfigMap), 32 in flight. Prints, per
+ * resource: this client's CPU, the API server's + etcd's CPU (from /proc), and the rate.
+ * Usage:
+ *   node operator/bench/transport.bench.ts [RESOURCES=1000] [ROUNDS=3]
  */
-import { readFileSync } from "node:fs";
-import { connect } from "node:http2";
-import { Agent, request } from "node:https";
-import { parse } from "yaml";
 import { ControlPlane } from "../testenv/controlplane.ts";
+import { kubeConfig } from "../testenv/index.ts";
+import { KubeClient } from "../src/kube/client.ts";
+import { processCpuMs } from "./contenders.ts";
 
-const N = Number(process.argv[2] ?? 3000);
-const ROUNDS = Number(process.argv[3] ?? 2);
+const N = Number(process.argv[2] ?? 1000);
+const ROUNDS = Number(process.argv[3] ?? 3);
 const C = 32;
-
-interface KubeConfigFile {
-  clusters: Array<{ cluster: { server: string; "certificate-authority-data"?: string; "certificate-authority"?: string } }>;
-  users: Array<{ user: { token?: string; "client-certificate-data"?: string; "client-key-data"?: string; "client-certificate"?: string; "client-key"?: string } }>;
-}
 
 const cp = await ControlPlane.start();
 try {
-  const kc = parse(readFileSync(cp.info.kubeconfig, "utf8")) as KubeConfigFile;
-  const cluster = kc.clusters[0]!.cluster;
-  const user = kc.users[0]!.user;
-  const server = new URL(cluster.server);
-  const pem = (data: string | undefined, file: string | undefined) => (data ? Buffer.from(data, "base64") : file ? readFileSync(file) : undefined);
-  const tls = { ca: pem(cluster["certificate-authority-data"], cluster["certificate-authority"]), cert: pem(user["client-certificate-data"], user["client-certificate"]), key: pem(user["client-key-data"], user["client-key"]) };
-  const headers = { accept: "application/json", ...(user.token ? { authorization: `Bearer ${user.token}` } : {}) };
-  const path = "/api/v1/namespaces/default/configmaps/missing";
-
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls });
-  const viaHttp1 = () => new Promise<void>((resolve, reject) => {
-    const req = request({ hostname: server.hostname, port: server.port, path, method: "GET", agent, headers }, (res) => {
-      res.on("data", () => {});
-      res.on("end", () => resolve());
-    });
-    req.on("error", reject);
-    req.end();
-  });
-  const session = connect(server.origin, tls);
-  const viaHttp2 = () => new Promise<void>((resolve, reject) => {
-    const req = session.request({ ":path": path, ":method": "GET", ...headers });
-    req.on("data", () => {});
-    req.on("end", () => resolve());
-    req.on("error", reject);
-    req.end();
-  });
-  const run = async (name: string, one: () => Promise<void>) => {
+  const serverCpu = () => processCpuMs(cp.info.apiserverPid) + processCpuMs(cp.info.etcdPid);
+  const clientFor = (http2: boolean) => {
+    if (!http2) process.env.CHAKRATOR_KUBE_HTTP2 = "0";
+    const client = KubeClient.fromKubeConfig(kubeConfig(cp.info));
+    delete process.env.CHAKRATOR_KUBE_HTTP2;
+    return client;
+  };
+  const figures: Record<string, { client: number[]; server: number[]; rate: number[] }> = {};
+  const run = async (name: string, http2: boolean, round: number) => {
+    const client = clientFor(http2);
+    const ns = `transport-${http2 ? "h2" : "h1"}-${round}`;
+    await client.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    await client.get("v1", "ConfigMap", "warm-up", ns);
     let started = 0;
     const cpu0 = process.cpuUsage();
+    const s0 = serverCpu();
     const t0 = performance.now();
     await Promise.all(Array.from({ length: C }, async () => {
-      while (started++ < N) await one();
+      for (let i = started++; i < N; i = started++) {
+        const name = `child-${i}`;
+        await client.get("v1", "ConfigMap", name, ns);
+        await client.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, labels: { "example.com/owner": "bench" } }, data: { message: `hello ${i}` } }, { fieldManager: "chakrator" });
+        await client.patch("v1", "ConfigMap", name, ns, { metadata: { annotations: { "example.com/observed": String(i) } } });
+      }
     }));
+    const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    console.log(`${name.padEnd(10)} client CPU ${((cpu.user + cpu.system) / N).toFixed(0).padStart(4)} µs per request | ${((N / (performance.now() - t0)) * 1000).toFixed(0)} requests/s`);
+    const f = (figures[name] ??= { client: [], server: [], rate: [] });
+    f.client.push((cpu.user + cpu.system) / 1000 / N);
+    f.server.push((serverCpu() - s0) / N);
+    f.rate.push(N / (ms / 1000));
+    console.log(`${name.padEnd(9)} round ${round + 1}: client CPU ${f.client.at(-1)!.toFixed(2)} ms per resource, API server + etcd ${f.server.at(-1)!.toFixed(2)} ms | ${f.rate.at(-1)!.toFixed(0)} resources/s (3 requests each)`);
+    await client.delete("v1", "Namespace", ns, undefined);
+    client.close();
   };
   for (let round = 0; round < ROUNDS; round++) {
-    await run("HTTP/1.1", viaHttp1);
-    await run("HTTP/2", viaHttp2);
+    // Alternate which goes first, so neither always meets a warmer server.
+    for (const http2 of round % 2 === 0 ? [false, true] : [true, false]) await run(http2 ? "HTTP/2" : "HTTP/1.1", http2, round);
   }
-  session.close();
-  agent.destroy();
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  const range = (xs: number[]) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  console.log(`--- over ${ROUNDS} rounds (mean, range)`);
+  for (const [name, f] of Object.entries(figures)) {
+    console.log(`${name.padEnd(9)} client CPU ${mean(f.client).toFixed(2)} ms (${range(f.client)}) | API server + etcd ${mean(f.server).toFixed(2)} ms (${range(f.server)}) | ${mean(f.rate).toFixed(0)} resources/s`);
+  }
+  const h1 = figures["HTTP/1.1"]!;
+  const h2 = figures["HTTP/2"]!;
+  console.log(`ratio     HTTP/2 / HTTP/1.1: client CPU ${(mean(h2.client) / mean(h1.client)).toFixed(2)}x, API server + etcd CPU ${(mean(h2.server) / mean(h1.server)).toFixed(2)}x, rate ${(mean(h2.rate) / mean(h1.rate)).toFixed(2)}x`);
 } finally {
   await cp.stop();
 }
