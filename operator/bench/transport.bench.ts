@@ -21,7 +21,7 @@ const cp = await ControlPlane.start();
 try {
   const serverCpu = () => processCpuMs(cp.info.apiserverPid) + processCpuMs(cp.info.etcdPid);
   const clientFor = (http2: boolean) => {
-    if (!http2) process.env.CHAKRATOR_KUBE_HTTP2 = "0";
+    if (http2) process.env.CHAKRATOR_KUBE_HTTP2 = "1";
     const client = KubeClient.fromKubeConfig(kubeConfig(cp.info));
     delete process.env.CHAKRATOR_KUBE_HTTP2;
     return client;

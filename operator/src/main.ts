@@ -49,9 +49,9 @@
  *   CHAKRATOR_JS_DIR               the operator's JavaScript built ahead of time, which the
  *                                  sandbox hosts and the compiler start from (the image sets
  *                                  /app/js; see child/js-entry.ts; read there)
- *   CHAKRATOR_KUBE_HTTP2           "0" to send API requests over HTTP/1.1 only (default: HTTP/2
- *                                  when the API server offers it; watches always use HTTP/1.1;
- *                                  see kube/h2.ts; read there)
+ *   CHAKRATOR_KUBE_HTTP2           "1" to send plain API requests over HTTP/2 when the API server
+ *                                  offers it (default HTTP/1.1; watches always; the trade,
+ *                                  less CPU for much more memory, is in kube/h2.ts; read there)
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";

@@ -42,12 +42,12 @@ function connectionsTo(port: number): number {
 }
 
 describe("KubeClient over HTTP/2 on the real API server", () => {
-  it("sends 60 concurrent GETs over one connection (HTTP/1.1 needs several), with the same answers", async () => {
+  it("with CHAKRATOR_KUBE_HTTP2=1, sends 60 concurrent GETs over one connection (HTTP/1.1, the default, needs several), with the same answers", async () => {
     const info = await testCluster();
     const port = Number(new URL(info.server).port);
     const counts: Record<string, number> = {};
     for (const mode of ["h2", "http1"]) {
-      if (mode === "http1") process.env.CHAKRATOR_KUBE_HTTP2 = "0";
+      if (mode === "h2") process.env.CHAKRATOR_KUBE_HTTP2 = "1";
       const client = KubeClient.fromKubeConfig(kubeConfig(info));
       delete process.env.CHAKRATOR_KUBE_HTTP2;
       try {
@@ -63,10 +63,12 @@ describe("KubeClient over HTTP/2 on the real API server", () => {
     assert.ok(counts.http1! > 1, `HTTP/1.1: ${counts.http1} new connections`);
   });
 
-  it("lists 4 MiB of ConfigMaps in pages, and writes (apply, patch, delete) work as over HTTP/1.1", async () => {
+  it("over HTTP/2, lists 4 MiB of ConfigMaps in pages, and writes (apply, patch, delete) work as over HTTP/1.1", async () => {
     const info = await testCluster();
     const ns = await testNamespace(info, "h2");
+    process.env.CHAKRATOR_KUBE_HTTP2 = "1";
     const client = KubeClient.fromKubeConfig(kubeConfig(info));
+    delete process.env.CHAKRATOR_KUBE_HTTP2;
     try {
       const blob = "x".repeat(16 * 1024);
       for (let i = 0; i < 256; i += 32) {
@@ -107,7 +109,12 @@ describe("KubeClient over HTTP/2 against servers that misbehave", () => {
       contexts: [{ name: "x", cluster: "c", user: user.name }],
       currentContext: "x",
     });
-    return KubeClient.fromKubeConfig(kc);
+    process.env.CHAKRATOR_KUBE_HTTP2 = "1";
+    try {
+      return KubeClient.fromKubeConfig(kc);
+    } finally {
+      delete process.env.CHAKRATOR_KUBE_HTTP2;
+    }
   }
 
   async function h2Server(onStream: (path: string, stream: import("node:http2").ServerHttp2Stream, session: ServerHttp2Session) => void, extra: object = {}): Promise<{ server: Http2SecureServer; port: number; sessions: ServerHttp2Session[] }> {
@@ -300,7 +307,7 @@ describe("KubeClient over HTTP/2 against servers that misbehave", () => {
       console.log(JSON.stringify(await client.request("GET", "/cli")));
     `);
     try {
-      const child = spawn(process.execPath, [script], { cwd: new URL("../../..", import.meta.url).pathname, stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [script], { env: { ...process.env, CHAKRATOR_KUBE_HTTP2: "1" }, cwd: new URL("../../..", import.meta.url).pathname, stdio: ["ignore", "pipe", "inherit"] });
       let out = "";
       child.stdout.on("data", (c: Buffer) => (out += c.toString()));
       const code = await new Promise<number | "still running">((resolve) => {

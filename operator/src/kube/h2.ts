@@ -1,8 +1,11 @@
 /**
- * HTTP/2 for KubeClient's plain requests (watches stay on HTTP/1.1, each on its own
- * connection). Why: one API request over HTTP/1.1 costs this process 265-372 µs of CPU
- * and over HTTP/2 175-178 µs, and the API server serves about a fifth more requests per
- * second over HTTP/2 (operator/bench/transport.bench.ts); client-go speaks HTTP/2 too.
+ * HTTP/2 for KubeClient's plain requests, opt-in (`CHAKRATOR_KUBE_HTTP2=1`; watches stay
+ * on HTTP/1.1, each on its own connection). Measured trade (operator/bench/MEMORY.md):
+ * the engine's exchange per new child costs this client 0.79x the CPU of HTTP/1.1
+ * (transport.bench.ts) and the API server the same, with no rate difference seen in
+ * throughput.bench.ts; but Node's HTTP/2 client holds ~100 MiB more native memory after
+ * a burst of 30,000 requests (the V8 heap is unchanged: not a JavaScript leak), so the
+ * operator with 10,000 resources is 331 MiB RSS against 231. Hence off by default.
  *
  * Guarantees:
  * - One TLS connection (session) per origin and TLS identity (CA, client certificate,
