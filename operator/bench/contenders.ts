@@ -17,6 +17,7 @@ import { sampleSource } from "../testenv/index.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { killOnExit, scrape } from "./crpeer.ts";
 import { buildTree, OPERATOR_ENTRIES } from "../src/child/js-entry.ts";
+import { procStat } from "../src/child/supervised.ts";
 
 /** kube-apiserver flags that write the audit log of our writes to `<dir>/audit.log`. */
 export function auditArgs(dir: string): { args: string[]; log: string } {
@@ -166,14 +167,7 @@ export function treePids(pid: number): number[] {
  * (clock ticks of 10 ms); 0 if it is gone.
  */
 export function processCpuMs(pid: number): number {
-  try {
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(rest[11]) + Number(rest[12])) * 10;
-  } catch {
-    return 0;
-  }
+  return procStat(`/proc/${pid}/stat`)?.cpuMs ?? 0;
 }
 
 /** What a child of Chakrator's operator is, by its command line: "compiler", "sandbox host", or the command line itself. */

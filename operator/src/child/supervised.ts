@@ -73,13 +73,12 @@ export function rssOf(pid: number | undefined): number | undefined {
 const TICK_MS = 10;
 
 /**
- * The main thread of `pid`: its scheduler state (R runnable, S sleeping, T stopped, ...)
- * and its CPU time (user + system, ms), from `/proc/<pid>/task/<pid>/stat`.
+ * A process's or thread's scheduler state (R runnable, S sleeping, T stopped, ...) and
+ * CPU time (user + system, ms), from a `/proc/.../stat` file; undefined if unreadable.
  */
-export function mainThread(pid: number | undefined): { state: string; cpuMs: number } | undefined {
-  if (pid === undefined) return undefined;
+export function procStat(path: string): { state: string; cpuMs: number } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+    const stat = readFileSync(path, "utf8");
     // After the command name, which may hold spaces and parentheses: state is field 3, utime and stime 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const cpuMs = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
@@ -87,6 +86,11 @@ export function mainThread(pid: number | undefined): { state: string; cpuMs: num
   } catch {
     return undefined;
   }
+}
+
+/** The main thread of `pid` (its thread id is the pid), as `procStat` reads it. */
+function mainThread(pid: number | undefined): { state: string; cpuMs: number } | undefined {
+  return pid === undefined ? undefined : procStat(`/proc/${pid}/task/${pid}/stat`);
 }
 
 /** Sets the niceness of every thread of `pid` (Linux: niceness is per thread). Best effort. */
@@ -168,14 +172,12 @@ export class SupervisedChild<Request extends object, Message extends { t: string
     });
     this.child.on("message", (message: Message) => {
       if (message.t === "pong") {
-        this.lastPong = Date.now();
-        this.cpuAtPong = mainThread(this.child.pid)?.cpuMs;
+        this.answered();
       } else if (message.t === "ready") {
         clearTimeout(startTimer);
         // Again now: threads started while the child booted have the parent's niceness.
         if (nice > 0) renice(this.child.pid, nice);
-        this.lastPong = Date.now();
-        this.cpuAtPong = mainThread(this.child.pid)?.cpuMs;
+        this.answered();
         this.isReady = true;
         markReady();
       } else {
@@ -245,6 +247,12 @@ export class SupervisedChild<Request extends object, Message extends { t: string
     }, intervalMs);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** The child answered (a pong, or ready): when, and its main thread's CPU time then. */
+  private answered(): void {
+    this.lastPong = Date.now();
+    this.cpuAtPong = mainThread(this.child.pid)?.cpuMs;
   }
 
   /** Runnable, and less than `cpuMs` of CPU used since the last answer: waiting for a CPU. */

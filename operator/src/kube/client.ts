@@ -225,7 +225,8 @@ export class KubeClient {
   /** One request and its whole body; rejects only without a complete response. (Listeners: `for await` cost 3% CPU.) */
   async #exchange(method: string, path: string, p: RequestParams): Promise<{ status: number; text: string }> {
     const prepared = await this.#prepare(method, path, p);
-    if (this.#h2 !== undefined && prepared.url.protocol === "https:") {
+    // #h2 exists only for an https server (fromKubeConfig).
+    if (this.#h2 !== undefined) {
       const { url, headers, payload, base } = prepared;
       const got = await this.#h2.exchange(base.options, { url, method, headers, payload, timeoutMs: p.timeoutMs ?? 30_000, signal: p.signal })
         .catch((err: Error) => { throw new KubeApiError(0, err.name === "AbortError" ? "Aborted" : "NetworkError", `${method} ${path}: ${err.message}`, { cause: err }); });

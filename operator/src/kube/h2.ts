@@ -62,8 +62,6 @@ export class H2Pool {
   readonly #entries = new Map<string, Session>();
   readonly #http1 = new Set<string>();
   readonly #keys = new WeakMap<object, string>();
-  /** Sessions opened so far (for tests and benchmarks). */
-  opened = 0;
 
   /**
    * Sends one request over HTTP/2; resolves to its status and whole body, or to
@@ -138,7 +136,6 @@ export class H2Pool {
     const session = h2connect(url.origin, { createConnection: () => socket, settings: { enablePush: false, initialWindowSize: WINDOW } });
     const entry: Session = { session, inFlight: 0, dead: false };
     this.#entries.set(key, entry);
-    this.opened++;
     session.setLocalWindowSize(2 * WINDOW);
     session.unref();
     const drop = () => this.#drop(key, entry);
