@@ -26,6 +26,8 @@ export interface ApiWriterDeps {
   cachedChild(kind: KindRef, namespace: string | undefined, name: string): KubeObject | undefined;
   /** Cached objects of `kind` labelled as children of the owner with `uid`; undefined when `kind` is not watched. */
   childrenOf(kind: KindRef, namespace: string | undefined, uid: string): KubeObject[] | undefined;
+  /** Whether an object of `kind` holds the name, by a names-only cache; undefined when there is none, or its watch is not open. */
+  nameTaken?(kind: KindRef, namespace: string | undefined, name: string): boolean | undefined;
 }
 
 /** The live cluster writer; see the module comment. */
@@ -61,21 +63,43 @@ export function apiWriter(deps: ApiWriterDeps): PipelineWriter {
       const todo = desired
         .map((d) => ({ d, cached: deps.cachedChild(d, d.metadata.namespace, d.metadata.name) }))
         .filter(({ d, cached }) => needsApply(d, cached));
-      // Before the first write of a child, look at what is live: the cache only holds
-      // objects labelled as children, so it cannot see a foreign object with the same name.
+      /** Checks that `parent` may write the object that holds `d`'s name (read live unless given). */
+      const mayWrite = async (d: KubeObject, live?: KubeObject) => {
+        live ??= await client.get(d.apiVersion, d.kind, d.metadata.name, d.metadata.namespace);
+        const conflict = live === undefined ? undefined : adoptionConflict(parent, live);
+        if (conflict !== undefined) throw new ChildConflictError(conflict);
+      };
+      // Before the first write of a child, make sure its name is not a foreign object's:
+      // the children cache holds only labelled objects. When the names cache says the
+      // name is free, nothing is read: the child is applied without force, so an object
+      // that appeared meanwhile with other values makes the apply fail (409) instead of
+      // being taken over, and is then judged like any existing one.
+      const fresh = new Set<KubeObject>();
       await Promise.all(todo.map(async ({ d, cached }) => {
         const info = await client.resource(d.apiVersion, d.kind);
         if (!info.namespaced && parent.metadata.namespace !== undefined) {
           throw new InvalidChildError(`${d.kind} ${d.metadata.name}: ${d.kind} is cluster-scoped, and a namespaced ${parent.kind} cannot own it`);
         }
-        const live = cached ?? await client.get(d.apiVersion, d.kind, d.metadata.name, d.metadata.namespace);
-        const conflict = live === undefined ? undefined : adoptionConflict(parent, live);
-        if (conflict !== undefined) throw new ChildConflictError(conflict);
+        if (cached === undefined && deps.nameTaken?.(d, d.metadata.namespace, d.metadata.name) === false) fresh.add(d);
+        else await mayWrite(d, cached);
       }));
       await Promise.all(todo.map(async ({ d }) => {
+        const apply = (force: boolean) => deps.write(d, () => client.apply(d, { fieldManager, force }));
         try {
-          await deps.write(d, () => client.apply(d, { fieldManager, force: true }));
+          if (!fresh.has(d)) {
+            await apply(true);
+            return;
+          }
+          try {
+            await apply(false);
+          } catch (err: unknown) {
+            // Conflicting fields (409) or a second controller reference (422): someone holds the name.
+            if (!(err instanceof KubeApiError) || (err.status !== 409 && err.status !== 422)) throw err;
+            await mayWrite(d);
+            await apply(true);
+          }
         } catch (err: unknown) {
+          if (err instanceof ChildConflictError) throw err;
           throw new ApplyError(`apply ${d.kind} ${d.metadata.name}: ${describeError(err, client)}`, { cause: err });
         }
       }));

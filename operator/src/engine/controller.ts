@@ -83,6 +83,8 @@ export class Controller {
   readonly #queue: WorkQueue;
   #forInformer!: Informer;
   readonly #owned = new Map<string, Informer>();
+  /** Per owned kind, every object's name (labelled or not): whether a child's name is taken. */
+  readonly #names = new Map<string, Informer>();
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   #stopping = false;
@@ -103,6 +105,11 @@ export class Controller {
       write: (target, write) => this.#write(target, write),
       cachedChild: (kind, namespace, name) => this.#owned.get(kindKey(kind))?.get(namespace, name),
       childrenOf: (kind, namespace, uid) => this.#owned.get(kindKey(kind))?.list(namespace, { [ownerLabel]: uid }),
+      nameTaken: (kind, namespace, name) => {
+        const names = this.#names.get(kindKey(kind));
+        // Only a cache whose watch is open is trusted to say a name is free.
+        return names?.hasSynced && names.watching ? names.get(namespace, name) !== undefined : undefined;
+      },
     });
     this.#queue = new WorkQueue({ metrics: deps.hooks?.queueMetrics?.queue(rev.reconciler) });
   }
@@ -175,8 +182,19 @@ export class Controller {
       };
       if (rev.namespace !== undefined) options.namespace = rev.namespace;
       this.#owned.set(kindKey(kind), new Informer(client, options));
+      // Names of every object of the kind, so that a new child's first write needs no
+      // read to know its name is free (api-writer.ts). No events: it enqueues nothing.
+      const names: ConstructorParameters<typeof Informer>[1] = {
+        apiVersion: kind.apiVersion,
+        kind: kind.kind,
+        namesOnly: true,
+        onRestart: restart(`${kind.kind} (names)`),
+        onError: onError(kind.kind),
+      };
+      if (rev.namespace !== undefined) names.namespace = rev.namespace;
+      this.#names.set(kindKey(kind), new Informer(client, names));
     }
-    const informers = [this.#forInformer, ...this.#owned.values()];
+    const informers = [this.#forInformer, ...this.#owned.values(), ...this.#names.values()];
     for (const i of informers) i.start();
     await Promise.race([Promise.all(informers.map((i) => i.synced)), this.#stopped]);
     if (this.#stopping) return;
@@ -208,6 +226,7 @@ export class Controller {
     await Promise.race([Promise.all(this.#workers), new Promise((r) => setTimeout(r, 1_000).unref())]);
     this.#forInformer?.stop();
     for (const i of this.#owned.values()) i.stop();
+    for (const i of this.#names.values()) i.stop();
   }
 
   /** Number of keys waiting. */

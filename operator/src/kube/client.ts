@@ -64,7 +64,18 @@ export interface RequestParams {
   timeoutMs?: number;
   /** A long-lived streaming request: its own connection, not one of the pool's. */
   watch?: boolean;
+  /** The Accept header; default `application/json`. */
+  accept?: string;
 }
+
+/**
+ * Accept headers that ask for objects' metadata only (what client-go's metadata client
+ * sends): a list of `PartialObjectMetadata`, and watch events carrying one each.
+ */
+export const METADATA_ONLY = {
+  list: "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+  watch: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+} as const;
 
 interface Base {
   server: URL;
@@ -180,7 +191,7 @@ export class KubeClient {
     const base = await this.#baseOptions();
     const url = new URL(base.server.pathname.replace(/\/$/, "") + path, base.server);
     for (const [k, v] of Object.entries(p.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string | string[]> = { ...(base.options.headers as Record<string, string>), accept: "application/json", "user-agent": this.#userAgent };
+    const headers: Record<string, string | string[]> = { ...(base.options.headers as Record<string, string>), accept: p.accept ?? "application/json", "user-agent": this.#userAgent };
     if (this.#impersonate !== undefined) {
       headers["impersonate-user"] = this.#impersonate.user;
       if (this.#impersonate.groups.length > 0) headers["impersonate-group"] = this.#impersonate.groups;
@@ -246,11 +257,13 @@ export class KubeClient {
   /**
    * A streaming GET (a watch): calls `onLine` with each JSON line until the server ends
    * the response, the connection breaks, nothing arrives for `idleTimeoutMs`, or
-   * `signal` aborts. Resolves when the stream ended cleanly; rejects with `KubeApiError`.
+   * `signal` aborts (`onOpen` once the server has answered 200). Resolves when the
+   * stream ended cleanly; rejects with `KubeApiError`.
    */
-  async stream(path: string, query: RequestParams["query"], onLine: (value: unknown) => void, options: { signal?: AbortSignal; idleTimeoutMs: number }): Promise<void> {
+  async stream(path: string, query: RequestParams["query"], onLine: (value: unknown) => void, options: { signal?: AbortSignal; idleTimeoutMs: number; accept?: string; onOpen?: () => void }): Promise<void> {
     const params: RequestParams = { query: query ?? {}, timeoutMs: options.idleTimeoutMs, watch: true };
     if (options.signal) params.signal = options.signal;
+    if (options.accept) params.accept = options.accept;
     const { res } = await this.#open("GET", path, params);
     const status = res.statusCode ?? 0;
     if (status !== 200) {
@@ -258,6 +271,7 @@ export class KubeClient {
       for await (const c of res) text += (c as Buffer).toString();
       throw statusError(status, text, `GET ${path}`);
     }
+    options.onOpen?.();
     await new Promise<void>((resolve, reject) => {
       const lines = createInterface({ input: res, crlfDelay: Infinity });
       let failed = false;
@@ -322,8 +336,12 @@ export class KubeClient {
     throw statusError(status, text, `GET ${path}`);
   }
 
-  /** Lists every object (following `continue`), with the list's resourceVersion. */
-  async list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, options: { namespace?: string; labelSelector?: string; pageSize?: number; signal?: AbortSignal } = {}): Promise<KubeList<T>> {
+  /**
+   * Lists every object (following `continue`), with the list's resourceVersion. With
+   * `metadataOnly`, items carry only `metadata` (the API server's PartialObjectMetadata),
+   * with `apiVersion` and `kind` set to the listed kind's, as for full items.
+   */
+  async list<T extends KubeObject = KubeObject>(apiVersion: string, kind: string, options: { namespace?: string; labelSelector?: string; pageSize?: number; signal?: AbortSignal; metadataOnly?: boolean } = {}): Promise<KubeList<T>> {
     const info = await this.resource(apiVersion, kind);
     const items: T[] = [];
     let cont: string | undefined;
@@ -331,6 +349,7 @@ export class KubeClient {
     do {
       const params: RequestParams = { query: { labelSelector: options.labelSelector, limit: options.pageSize ?? 500, continue: cont } };
       if (options.signal) params.signal = options.signal;
+      if (options.metadataOnly) params.accept = METADATA_ONLY.list;
       const page = await this.request<KubeList<T>>("GET", KubeClient.path(info, options.namespace), params);
       for (const item of page.items) items.push({ ...item, apiVersion, kind });
       cont = page.metadata.continue || undefined;

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { eventually, kubeConfig, testCluster, testNamespace } from "../../testenv/index.ts";
-import { KubeApiError, KubeClient, type KubeObject } from "./client.ts";
+import { KubeApiError, KubeClient, METADATA_ONLY, type KubeObject } from "./client.ts";
 import { Informer, type InformerEvent } from "./informer.ts";
 
 describe("Informer", () => {
@@ -92,5 +92,50 @@ describe("Informer", () => {
     } finally {
       inf.stop();
     }
+  });
+
+  it("namesOnly: lists and watches metadata alone, keeps only names, and says while its watch is open", async () => {
+    const big = "x".repeat(50_000);
+    await client.create({ ...cm("names-pre", big), metadata: { name: "names-pre", namespace: ns, labels: { a: "b" }, annotations: { c: "d" } } });
+    const inf = new Informer(client, { apiVersion: "v1", kind: "ConfigMap", namespace: ns, namesOnly: true });
+    assert.equal(inf.watching, false);
+    inf.start();
+    await inf.synced;
+    // Exactly what is kept: no data, labels, annotations or managedFields.
+    const pre = inf.get(ns, "names-pre")!;
+    assert.deepEqual(Object.keys(pre).sort(), ["apiVersion", "kind", "metadata"]);
+    assert.equal(pre.apiVersion, "v1");
+    assert.equal(pre.kind, "ConfigMap");
+    assert.deepEqual(Object.keys(pre.metadata).sort(), ["name", "namespace", "resourceVersion"]);
+    await eventually(() => inf.watching, 10_000, "the watch is open");
+    await client.create(cm("names-live", big));
+    await eventually(() => inf.get(ns, "names-live") !== undefined, 10_000, "a new name");
+    assert.equal((inf.get(ns, "names-live") as { data?: unknown }).data, undefined);
+    await client.delete("v1", "ConfigMap", "names-live", ns);
+    await eventually(() => inf.get(ns, "names-live") === undefined, 10_000, "a deleted name");
+    inf.stop();
+    await eventually(() => !inf.watching, 10_000, "not watching once stopped");
+  });
+
+  it("metadata-only lists and watch events carry metadata and no data", async () => {
+    await client.create(cm("meta-list", "secret-ish"));
+    const list = await client.list("v1", "ConfigMap", { namespace: ns, metadataOnly: true });
+    const item = list.items.find((o) => o.metadata.name === "meta-list")!;
+    assert.equal(item.kind, "ConfigMap");
+    assert.equal(item.data, undefined);
+    assert.ok(item.metadata.uid, "metadata is there");
+    assert.ok(list.metadata.resourceVersion, "the list's resourceVersion is there");
+    // The watch's Accept header: events carry PartialObjectMetadata.
+    const stop = new AbortController();
+    const events: Array<{ type: string; object: KubeObject }> = [];
+    const path = `/api/v1/namespaces/${ns}/configmaps`;
+    const watching = client.stream(path, { watch: 1, resourceVersion: list.metadata.resourceVersion }, (e) => events.push(e as never), { signal: stop.signal, idleTimeoutMs: 30_000, accept: METADATA_ONLY.watch }).catch(() => {});
+    await client.create(cm("meta-watch", "secret-ish"));
+    await eventually(() => events.some((e) => e.object.metadata.name === "meta-watch"), 10_000, "the watch event");
+    const ev = events.find((e) => e.object.metadata.name === "meta-watch")!;
+    assert.equal(ev.object.kind, "PartialObjectMetadata");
+    assert.equal(ev.object.data, undefined);
+    stop.abort();
+    await watching;
   });
 });

@@ -13,7 +13,7 @@
  *
  * Handlers run synchronously in event order; they should only enqueue work.
  */
-import { KubeApiError, KubeClient, type KubeObject } from "./client.ts";
+import { KubeApiError, KubeClient, METADATA_ONLY, type KubeObject } from "./client.ts";
 
 export type InformerEvent = "add" | "update" | "delete";
 
@@ -39,6 +39,13 @@ export interface InformerOptions {
   keepManagedFields?: boolean;
   /** A label to index: `list()` with a selector on it reads the index instead of scanning. */
   indexLabel?: string;
+  /**
+   * Know only what exists: list and watch metadata alone (PartialObjectMetadata) and
+   * keep of each object its name, namespace and resourceVersion, for a few dozen
+   * bytes per object. The engine asks such a cache whether a child's name is taken
+   * before the child's first write (api-writer.ts).
+   */
+  namesOnly?: boolean;
 }
 
 /** Cache key of an object: `namespace/name`, or `name` for cluster-scoped ones. */
@@ -69,6 +76,7 @@ export class Informer {
   /** Resolves once the cache holds a complete list. */
   readonly synced: Promise<void>;
   #hasSynced = false;
+  #watching = false;
 
   constructor(client: KubeClient, options: InformerOptions) {
     this.#client = client;
@@ -78,6 +86,14 @@ export class Informer {
 
   get hasSynced(): boolean {
     return this.#hasSynced;
+  }
+
+  /**
+   * True while a watch is open: the cache then trails the server only by the watch's
+   * delivery. False between a watch's end and the next one's answer, and while failing.
+   */
+  get watching(): boolean {
+    return this.#watching;
   }
 
   /** The last resourceVersion the cache reflects. */
@@ -155,6 +171,7 @@ export class Informer {
     const listOptions: Parameters<KubeClient["list"]>[2] = { signal: this.#abort.signal };
     if (namespace !== undefined) listOptions.namespace = namespace;
     if (labelSelector !== undefined) listOptions.labelSelector = labelSelector;
+    if (this.options.namesOnly) listOptions.metadataOnly = true;
     const list = await this.#client.list(apiVersion, kind, listOptions);
     const seen = new Set<string>();
     for (const obj of list.items) {
@@ -197,7 +214,8 @@ export class Informer {
     if (bucket?.size === 0) this.#index.delete(v);
   }
 
-  #upsert(key: string, obj: KubeObject): void {
+  #upsert(key: string, received: KubeObject): void {
+    const obj = this.options.namesOnly ? nameOf(received) : received;
     if (!this.options.keepManagedFields) delete obj.metadata.managedFields;
     const old = this.#store.get(key);
     if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return;
@@ -210,12 +228,21 @@ export class Informer {
     const info = await this.#client.resource(apiVersion, kind);
     // Like client-go: ask the server to end the watch after 5-10 min, spreading reconnects.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    await this.#client.stream(
-      KubeClient.path(info, namespace),
-      { watch: 1, allowWatchBookmarks: true, resourceVersion: this.#resourceVersion, labelSelector, timeoutSeconds },
-      (line) => this.#onWatchEvent(line as WatchEvent, apiVersion, kind),
-      { signal: this.#abort.signal, idleTimeoutMs: this.options.idleTimeoutMs ?? 300_000 },
-    );
+    try {
+      await this.#client.stream(
+        KubeClient.path(info, namespace),
+        { watch: 1, allowWatchBookmarks: true, resourceVersion: this.#resourceVersion, labelSelector, timeoutSeconds },
+        (line) => this.#onWatchEvent(line as WatchEvent, apiVersion, kind),
+        {
+          signal: this.#abort.signal,
+          idleTimeoutMs: this.options.idleTimeoutMs ?? 300_000,
+          onOpen: () => { this.#watching = true; },
+          ...(this.options.namesOnly ? { accept: METADATA_ONLY.watch } : {}),
+        },
+      );
+    } finally {
+      this.#watching = false;
+    }
   }
 
   #onWatchEvent(ev: WatchEvent, apiVersion: string, kind: string): void {
@@ -237,6 +264,15 @@ export class Informer {
       this.#upsert(key, obj);
     }
   }
+}
+
+/** What a `namesOnly` cache keeps of an object. */
+function nameOf(obj: KubeObject): KubeObject {
+  const { name, namespace, resourceVersion } = obj.metadata;
+  const metadata: KubeObject["metadata"] = { name };
+  if (namespace !== undefined) metadata.namespace = namespace;
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  return { apiVersion: obj.apiVersion, kind: obj.kind, metadata };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
