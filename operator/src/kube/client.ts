@@ -16,12 +16,18 @@
  *   bounded (`maxSockets`), so bursts do not open thousands of sockets.
  * - `withToken(token)` gives a client that acts as another identity (the editor's
  *   signed-in user) and carries none of this client's credentials.
+ *
+ * Why this file is long (~420 lines): it is one request path (prepare → open → exchange,
+ * and the streaming watch beside it) with every verb the operator uses on top, and one
+ * error model; the pieces that stand alone are elsewhere (credentials.ts, h2.ts,
+ * pool-agent.ts, errors.ts).
  */
 import type { KubeCredentials } from "./credentials.ts";
 import { Agent, request, type RequestOptions } from "node:https";
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { createInterface } from "node:readline";
 import { H2Pool } from "./h2.ts";
+import { PoolAgent, poolName } from "./pool-agent.ts";
 import { KubeApiError, statusError } from "./errors.ts";
 import type { ObjectMeta } from "../../types/chakrator.d.ts";
 
@@ -81,10 +87,12 @@ interface Base {
   server: URL;
   options: RequestOptions;
   expires: number;
+  /** `PoolAgent`'s key for these credentials. */
+  pool: string;
 }
 
 /** A request ready to go out over either protocol. */
-interface Prepared { base: Base; url: URL; headers: Record<string, string | string[]>; payload: string | undefined }
+interface Prepared { base: Base; path: string; headers: Record<string, string | string[]>; payload: string | undefined }
 
 interface ClientInit {
   server: string;
@@ -155,7 +163,7 @@ export class KubeClient {
     return new KubeClient({
       server,
       kc,
-      agent: https ? new Agent(agentOptions) : new HttpAgent(agentOptions),
+      agent: https ? new PoolAgent(agentOptions) : new HttpAgent(agentOptions),
       h2: https && process.env.CHAKRATOR_KUBE_HTTP2 === "1" ? new H2Pool() : undefined,
       userAgent: options.userAgent ?? "chakrator",
     });
@@ -169,7 +177,7 @@ export class KubeClient {
     const base = await this.#baseOptions();
     // A separate connection pool: a socket opened with this client's certificate must
     // never carry another identity's request (x509 wins over bearer tokens).
-    tokenAgent ??= new Agent({ keepAlive: true, maxSockets: 32 });
+    tokenAgent ??= new PoolAgent({ keepAlive: true, maxSockets: 32 });
     return new KubeClient({ server: this.server, token, ca: base.options.ca, agent: tokenAgent, userAgent: this.#userAgent });
   }
 
@@ -183,14 +191,19 @@ export class KubeClient {
       (options.headers as Record<string, string>).authorization = `Bearer ${this.#token ?? ""}`;
     }
     // Re-read credentials each minute: in-cluster tokens rotate on disk.
-    this.#base = { server: new URL(this.server), options, expires: Date.now() + 60_000 };
+    const server = new URL(this.server);
+    this.#base = { server, options, expires: Date.now() + 60_000, pool: poolName(server, options) };
     return this.#base;
   }
 
   async #prepare(method: string, path: string, p: RequestParams): Promise<Prepared> {
     const base = await this.#baseOptions();
-    const url = new URL(base.server.pathname.replace(/\/$/, "") + path, base.server);
-    for (const [k, v] of Object.entries(p.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    let query = "";
+    for (const k in p.query) {
+      const v = p.query[k];
+      if (v !== undefined) query += `${query ? "&" : "?"}${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`;
+    }
+    const full = base.server.pathname.replace(/\/$/, "") + path + query;
     const headers: Record<string, string | string[]> = { ...(base.options.headers as Record<string, string>), accept: p.accept ?? "application/json", "user-agent": this.#userAgent };
     if (this.#impersonate !== undefined) {
       headers["impersonate-user"] = this.#impersonate.user;
@@ -202,18 +215,20 @@ export class KubeClient {
       headers["content-type"] = p.contentType ?? "application/json";
       headers["content-length"] = String(Buffer.byteLength(payload));
     }
-    return { base, url, headers, payload };
+    return { base, path: full, headers, payload };
   }
 
   async #open(method: string, path: string, p: RequestParams, prepared?: Prepared): Promise<{ res: IncomingMessage; abort: () => void }> {
-    const { base, url, headers, payload } = prepared ?? await this.#prepare(method, path, p);
-    const send = url.protocol === "https:" ? request : httpRequest;
+    const { base, path: full, headers, payload } = prepared ?? await this.#prepare(method, path, p);
+    const { protocol, hostname, port } = base.server;
+    const send = protocol === "https:" ? request : httpRequest;
     return new Promise((resolve, reject) => {
       // A watch holds its connection for minutes: it gets one of its own, outside the
       // pool, or 32 reconcilers' watches would take all 64 pooled sockets and every
       // other request would wait for one forever (seen at 31 reconcilers).
       const agent = p.watch === true ? false : this.#agent;
-      const req = send(url, { ...base.options, method, headers, agent, signal: p.signal }, (res) => {
+      const options = { ...base.options, protocol, hostname: hostname.replace(/^\[(.*)\]$/, "$1"), port, path: full, method, headers, agent, signal: p.signal, chakratorPool: base.pool };
+      const req = send(options, (res) => {
         // Aborting a watch (stop, idle timeout) destroys its response with "aborted";
         // consumers see that through iteration or their own listeners. Never uncaught.
         res.on("error", () => {});
@@ -238,8 +253,8 @@ export class KubeClient {
     const prepared = await this.#prepare(method, path, p);
     // #h2 exists only for an https server (fromKubeConfig).
     if (this.#h2 !== undefined) {
-      const { url, headers, payload, base } = prepared;
-      const got = await this.#h2.exchange(base.options, { url, method, headers, payload, timeoutMs: p.timeoutMs ?? 30_000, signal: p.signal })
+      const { path: full, headers, payload, base } = prepared;
+      const got = await this.#h2.exchange(base.options, { url: new URL(full, base.server), method, headers, payload, timeoutMs: p.timeoutMs ?? 30_000, signal: p.signal })
         .catch((err: Error) => { throw new KubeApiError(0, err.name === "AbortError" ? "Aborted" : "NetworkError", `${method} ${path}: ${err.message}`, { cause: err }); });
       if (got !== undefined) return got;
     }
