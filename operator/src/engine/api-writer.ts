@@ -26,7 +26,11 @@ export interface ApiWriterDeps {
   cachedChild(kind: KindRef, namespace: string | undefined, name: string): KubeObject | undefined;
   /** Cached objects of `kind` labelled as children of the owner with `uid`; undefined when `kind` is not watched. */
   childrenOf(kind: KindRef, namespace: string | undefined, uid: string): KubeObject[] | undefined;
-  /** Whether an object of `kind` holds the name, by a names-only cache; undefined when there is none, or its watch is not open. */
+  /**
+   * Whether an object of `kind` without the owner label holds the name (the labelled ones
+   * are `cachedChild`'s), by a names-only cache; undefined when there is none, or its
+   * watch is not open.
+   */
   nameTaken?(kind: KindRef, namespace: string | undefined, name: string): boolean | undefined;
 }
 
@@ -70,8 +74,8 @@ export function apiWriter(deps: ApiWriterDeps): PipelineWriter {
         if (conflict !== undefined) throw new ChildConflictError(conflict);
       };
       // Before the first write of a child, make sure its name is not a foreign object's:
-      // the children cache holds only labelled objects. When the names cache says the
-      // name is free, nothing is read: the child is applied without force, so an object
+      // the children cache holds only labelled objects, the names cache the names of the
+      // others. When neither holds the name, nothing is read: the child is applied without force, so an object
       // that appeared meanwhile with other values makes the apply fail (409) instead of
       // being taken over, and is then judged like any existing one.
       const fresh = new Set<KubeObject>();

@@ -83,7 +83,7 @@ export class Controller {
   readonly #queue: WorkQueue;
   #forInformer!: Informer;
   readonly #owned = new Map<string, Informer>();
-  /** Per owned kind, every object's name (labelled or not): whether a child's name is taken. */
+  /** Per owned kind, the names of objects without the owner label: with `#owned`, whether a child's name is taken. */
   readonly #names = new Map<string, Informer>();
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
@@ -182,11 +182,14 @@ export class Controller {
       };
       if (rev.namespace !== undefined) options.namespace = rev.namespace;
       this.#owned.set(kindKey(kind), new Informer(client, options));
-      // Names of every object of the kind, so that a new child's first write needs no
-      // read to know its name is free (api-writer.ts). No events: it enqueues nothing.
+      // Names of the objects of the kind without the owner label (the labelled ones are
+      // in the cache above), so that a new child's first write needs no read to know its
+      // name is free (api-writer.ts). Its watch carries none of our children's events.
+      // No events: it enqueues nothing.
       const names: ConstructorParameters<typeof Informer>[1] = {
         apiVersion: kind.apiVersion,
         kind: kind.kind,
+        labelSelector: `!${ownerLabel}`,
         namesOnly: true,
         onRestart: restart(`${kind.kind} (names)`),
         onError: onError(kind.kind),
