@@ -56,6 +56,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadCredentials, podNamespace, SERVICE_ACCOUNT_DIR, type KubeCredentials } from "./kube/credentials.ts";
+import { collectWhenIdle } from "./child/idle-memory.ts";
 import { runOperator } from "./lifecycle.ts";
 import { isLoopbackHost } from "./server/origin.ts";
 import { LogBus } from "./telemetry/log.ts";
@@ -119,6 +120,9 @@ function relayService(value: string): { relayService?: { namespace?: string; nam
 
 const [host = "127.0.0.1", portText = "8080"] = (env.CHAKRATOR_LISTEN ?? "127.0.0.1:8080").split(/:(?=[^:]*$)/);
 const auth = env.CHAKRATOR_AUTH === "off" || env.CHAKRATOR_AUTH === "token" ? env.CHAKRATOR_AUTH : isLoopbackHost(host) ? "off" : "token";
+
+// Once idle, give back the young generation the start-up (or a burst of work) grew.
+collectWhenIdle();
 
 await runOperator({
   kubeConfig,
