@@ -12,7 +12,8 @@ let keep = [];
 for (let i = 0; i < 2e6; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 50000) keep = []; }
 keep = null;
 const grown = committed();
-await new Promise((r) => setTimeout(r, 1500));
+// With the collection: wait for it (up to 10 s, for a loaded machine); without: 2 s of idling.
+for (let waited = 0; waited < ${collect ? 10_000 : 2_000} && !(${collect} && committed() <= 2); waited += 100) await new Promise((r) => setTimeout(r, 100));
 console.log(JSON.stringify({ grown, idle: committed() }));
 `;
 
@@ -21,7 +22,7 @@ const run = (collect: boolean) => JSON.parse(execFileSync(process.execPath, ["--
 it("shrinks the new space V8 grew under load once the process is idle", () => {
   const without = run(false);
   assert.ok(without.grown >= 4, `the burst grew the new space (${without.grown} MiB)`);
-  assert.equal(without.idle, without.grown, "without it, an idle process keeps all of it");
+  assert.ok(without.idle >= 4, `without it, an idle process keeps it (${without.idle} MiB after 2 s)`);
   const withIt = run(true);
   assert.ok(withIt.grown >= 4, `the burst grew the new space (${withIt.grown} MiB)`);
   assert.ok(withIt.idle <= 2, `with it, the idle process gives it back (${withIt.idle} MiB left)`);
