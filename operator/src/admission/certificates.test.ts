@@ -56,20 +56,22 @@ describe("webhook certificates", () => {
     assert.ok(der[at + 2]! >= 1 && der[at + 2]! < 0x80);
   });
 
-  it("the store's issuance runs in a child process: the chain verifies, node-forge never loads here, a failure says why", async () => {
+  it("the store's issuance runs in a child process: the chain verifies (one by one, and a first start's pair), node-forge never loads here, a failure says why", async () => {
     // A script that issues as the store does and records every module it loads.
     const script = `
       import { registerHooks } from "node:module";
       const seen = [];
       registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
-      const { issueInChild } = await import(${JSON.stringify(new URL("./issuer-process.ts", import.meta.url).href)});
+      const { issueInChild, issueCaAndServingInChild } = await import(${JSON.stringify(new URL("./issuer-process.ts", import.meta.url).href)});
       const ca = await issueInChild({ t: "ca", validityMs: 86_400_000 });
       const serving = await issueInChild({ t: "serving", ca, hosts: ["127.0.0.1", "chakrator.example"], validityMs: 3_600_000 });
       const failure = await issueInChild({ t: "serving", ca: { cert: ca.cert, key: "not a key" }, hosts: ["x"], validityMs: 1 }).then(() => "none", (e) => e.message);
-      console.log(JSON.stringify({ ca, serving, failure, forge: seen.filter((s) => s.includes("node-forge")) }));
+      // A first start's pair, from one process.
+      const pair = await issueCaAndServingInChild({ caValidityMs: 86_400_000, hosts: ["127.0.0.1"], validityMs: 3_600_000 });
+      console.log(JSON.stringify({ ca, serving, failure, pair, forge: seen.filter((s) => s.includes("node-forge")) }));
     `;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: new URL("../../..", import.meta.url).pathname, encoding: "utf8" });
-    const got = JSON.parse(out) as { ca: { cert: string }; serving: { cert: string; key: string }; failure: string; forge: string[] };
+    const got = JSON.parse(out) as { ca: { cert: string }; serving: { cert: string; key: string }; failure: string; pair: { ca: { cert: string; key: string }; serving: { cert: string; key: string } }; forge: string[] };
     assert.deepEqual(got.forge, [], "node-forge was loaded in the operator's process");
     const caCert = new X509Certificate(got.ca.cert);
     const servingCert = new X509Certificate(got.serving.cert);
@@ -77,6 +79,12 @@ describe("webhook certificates", () => {
     assert.ok(servingCert.checkIP("127.0.0.1") && servingCert.checkHost("chakrator.example"));
     assert.ok(servingCert.checkPrivateKey(createPrivateKey(got.serving.key)));
     assert.match(got.failure, /^issuing a certificate failed: /);
+    const pairCa = new X509Certificate(got.pair.ca.cert);
+    const pairServing = new X509Certificate(got.pair.serving.cert);
+    assert.ok(pairCa.ca, "the pair's CA is a CA");
+    assert.ok(pairServing.verify(pairCa.publicKey), "the pair's serving certificate is signed by the pair's CA");
+    assert.ok(!pairServing.verify(caCert.publicKey), "and not by the other CA");
+    assert.ok(pairCa.checkPrivateKey(createPrivateKey(got.pair.ca.key)) && pairServing.checkPrivateKey(createPrivateKey(got.pair.serving.key)));
   });
 
   describe("rotation while the API server calls the webhook", () => {

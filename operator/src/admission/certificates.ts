@@ -28,7 +28,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { KubeApiError, type KubeClient, type KubeObject } from "../kube/client.ts";
-import { BACKDATE_MS, issueInChild } from "./issuer-process.ts";
+import { BACKDATE_MS, issueCaAndServingInChild, issueInChild } from "./issuer-process.ts";
 
 export const tlsSecretName = "chakrator-webhook-tls";
 
@@ -129,8 +129,7 @@ export class CertificateStore {
   async ensure(): Promise<TlsMaterial> {
     const stored = await this.read();
     if (stored) return stored;
-    const ca = await issueInChild({ t: "ca", validityMs: this.#o.caValidityMs });
-    const serving = await issueInChild({ t: "serving", ca, hosts: this.#o.hosts, validityMs: this.#o.servingValidityMs });
+    const { ca, serving } = await issueCaAndServingInChild({ caValidityMs: this.#o.caValidityMs, hosts: this.#o.hosts, validityMs: this.#o.servingValidityMs });
     const material = { cert: serving.cert, key: serving.key, caBundle: ca.cert, caCert: ca.cert, caKey: ca.key };
     try {
       const existing = await this.#client.get("v1", "Secret", tlsSecretName, this.#namespace);
