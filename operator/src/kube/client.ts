@@ -366,7 +366,8 @@ export class KubeClient {
       if (options.signal) params.signal = options.signal;
       if (options.metadataOnly) params.accept = METADATA_ONLY.list;
       const page = await this.request<KubeList<T>>("GET", KubeClient.path(info, options.namespace), params);
-      for (const item of page.items) items.push({ ...item, apiVersion, kind });
+      // A metadata-only list of nothing says `"items": null`.
+      for (const item of page.items ?? []) items.push({ ...item, apiVersion, kind });
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);

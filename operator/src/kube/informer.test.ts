@@ -125,6 +125,13 @@ describe("Informer", () => {
     assert.equal(item.data, undefined);
     assert.ok(item.metadata.uid, "metadata is there");
     assert.ok(list.metadata.resourceVersion, "the list's resourceVersion is there");
+    // An empty one (the server sends "items": null) is an empty list, and a names cache of it syncs.
+    assert.deepEqual((await client.list("v1", "Service", { namespace: ns, metadataOnly: true })).items, []);
+    const none = new Informer(client, { apiVersion: "v1", kind: "Service", namespace: ns, namesOnly: true });
+    none.start();
+    await none.synced;
+    assert.equal(none.size, 0);
+    none.stop();
     // The watch's Accept header: events carry PartialObjectMetadata.
     const stop = new AbortController();
     const events: Array<{ type: string; object: KubeObject }> = [];
