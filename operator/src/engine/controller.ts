@@ -197,8 +197,11 @@ export class Controller {
       if (rev.namespace !== undefined) names.namespace = rev.namespace;
       this.#names.set(kindKey(kind), new Informer(client, names));
     }
-    const informers = [this.#forInformer, ...this.#owned.values(), ...this.#names.values()];
+    const informers = [this.#forInformer, ...this.#owned.values()];
     for (const i of informers) i.start();
+    // Not waited for: until a names cache has synced (or while its watch is down) a new
+    // child's first write reads its name instead, as it did before the cache existed.
+    for (const i of this.#names.values()) i.start();
     await Promise.race([Promise.all(informers.map((i) => i.synced)), this.#stopped]);
     if (this.#stopping) return;
     this.#started = true;
