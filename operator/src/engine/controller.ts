@@ -1,7 +1,8 @@
 /**
  * One reconciler's controller, the generic machinery: informers on its `for` kind and
- * its `owns` kinds, a work queue of `namespace/name` keys, workers, resync and the
- * echo filter. A worker turns a key into an explicit outcome by running the reconcile
+ * its `owns` kinds (of each, the labelled children in full, and the names of the other
+ * objects for the check before a child's first write), a work queue of `namespace/name`
+ * keys, workers, resync and the echo filter. A worker turns a key into an explicit outcome by running the reconcile
  * pipeline (pipeline.ts) on the cached object, writing through the live writer
  * (api-writer.ts).
  *
