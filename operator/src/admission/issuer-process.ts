@@ -21,7 +21,6 @@ export type IssueRequest =
 
 /** `ca` answers a `ca+serving` request (`cert`/`key` are then the serving certificate's). */
 export type IssuerReply = { t: "issued"; cert: string; key: string; ca?: Issued } | { t: "failed"; message: string };
-type Reply = IssuerReply;
 
 /** Clock skew allowance: issued certificates are valid from one hour back. */
 export const BACKDATE_MS = 3600_000;
@@ -40,10 +39,10 @@ export async function issueCaAndServingInChild(o: { caValidityMs: number; hosts:
   return { ca: reply.ca, serving: { cert: reply.cert, key: reply.key } };
 }
 
-async function askIssuer(request: IssueRequest, timeoutMs: number): Promise<Extract<Reply, { t: "issued" }>> {
-  let settle: (reply: Reply | Error) => void = () => {};
-  const answer = new Promise<Reply | Error>((resolve) => (settle = resolve));
-  const child = new SupervisedChild<{ t: "issue"; request: IssueRequest }, Reply>({
+async function askIssuer(request: IssueRequest, timeoutMs: number): Promise<Extract<IssuerReply, { t: "issued" }>> {
+  let settle: (reply: IssuerReply | Error) => void = () => {};
+  const answer = new Promise<IssuerReply | Error>((resolve) => (settle = resolve));
+  const child = new SupervisedChild<{ t: "issue"; request: IssueRequest }, IssuerReply>({
     modulePath: jsEntry(ISSUER),
     execArgv: ["--disable-warning=ExperimentalWarning"],
     startTimeoutMs: timeoutMs,

@@ -75,9 +75,9 @@ export function apiWriter(deps: ApiWriterDeps): PipelineWriter {
       };
       // Before the first write of a child, make sure its name is not a foreign object's:
       // the children cache holds only labelled objects, the names cache the names of the
-      // others. When neither holds the name, nothing is read: the child is applied without force, so an object
-      // that appeared meanwhile with other values makes the apply fail (409) instead of
-      // being taken over, and is then judged like any existing one.
+      // others. When neither holds the name, nothing is read: the child is applied
+      // without force, so an object that appeared meanwhile with other values makes the
+      // apply fail (409) instead of being taken over, and is then judged like any other.
       const fresh = new Set<KubeObject>();
       await Promise.all(todo.map(async ({ d, cached }) => {
         const info = await client.resource(d.apiVersion, d.kind);

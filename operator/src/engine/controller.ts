@@ -2,9 +2,9 @@
  * One reconciler's controller, the generic machinery: informers on its `for` kind and
  * its `owns` kinds (of each, the labelled children in full, and the names of the other
  * objects for the check before a child's first write), a work queue of `namespace/name`
- * keys, workers, resync and the echo filter. A worker turns a key into an explicit outcome by running the reconcile
- * pipeline (pipeline.ts) on the cached object, writing through the live writer
- * (api-writer.ts).
+ * keys, workers, resync and the echo filter. A worker turns a key into an explicit
+ * outcome by running the reconcile pipeline (pipeline.ts) on the cached object, writing
+ * through the live writer (api-writer.ts).
  *
  * Level-based, as controller-runtime's: a queue key names an object, never an event;
  * each reconcile reads the object's current state from the cache. The outcome is

@@ -85,6 +85,8 @@ export const METADATA_ONLY = {
 
 interface Base {
   server: URL;
+  /** `server`'s host name as node:http wants it (an IPv6 address without brackets). */
+  hostname: string;
   options: RequestOptions;
   expires: number;
   /** `PoolAgent`'s key for these credentials. */
@@ -192,7 +194,7 @@ export class KubeClient {
     }
     // Re-read credentials each minute: in-cluster tokens rotate on disk.
     const server = new URL(this.server);
-    this.#base = { server, options, expires: Date.now() + 60_000, pool: poolName(server, options) };
+    this.#base = { server, hostname: server.hostname.replace(/^\[(.*)\]$/, "$1"), options, expires: Date.now() + 60_000, pool: poolName(server, options) };
     return this.#base;
   }
 
@@ -220,14 +222,14 @@ export class KubeClient {
 
   async #open(method: string, path: string, p: RequestParams, prepared?: Prepared): Promise<{ res: IncomingMessage; abort: () => void }> {
     const { base, path: full, headers, payload } = prepared ?? await this.#prepare(method, path, p);
-    const { protocol, hostname, port } = base.server;
+    const { protocol, port } = base.server;
     const send = protocol === "https:" ? request : httpRequest;
     return new Promise((resolve, reject) => {
       // A watch holds its connection for minutes: it gets one of its own, outside the
       // pool, or 32 reconcilers' watches would take all 64 pooled sockets and every
       // other request would wait for one forever (seen at 31 reconcilers).
       const agent = p.watch === true ? false : this.#agent;
-      const options = { ...base.options, protocol, hostname: hostname.replace(/^\[(.*)\]$/, "$1"), port, path: full, method, headers, agent, signal: p.signal, chakratorPool: base.pool };
+      const options = { ...base.options, protocol, hostname: base.hostname, port, path: full, method, headers, agent, signal: p.signal, chakratorPool: base.pool };
       const req = send(options, (res) => {
         // Aborting a watch (stop, idle timeout) destroys its response with "aborted";
         // consumers see that through iteration or their own listeners. Never uncaught.

@@ -28,7 +28,7 @@
 import { connect as h2connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from "node:http2";
 import { isIP } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
-import { createHash } from "node:crypto";
+import { tlsIdentity } from "./pool-agent.ts";
 
 /** What a request needs to be sent. Header names must be lower case (HTTP/2). */
 export interface H2Request {
@@ -95,11 +95,7 @@ export class H2Pool {
   #key(tls: H2Tls, url: URL): string {
     let identity = this.#keys.get(tls);
     if (identity === undefined) {
-      const hash = createHash("sha256");
-      for (const part of [tls.ca, tls.cert, tls.key, tls.pfx, tls.passphrase, tls.rejectUnauthorized, tls.servername]) {
-        for (const item of Array.isArray(part) ? part : [part]) hash.update(item === undefined ? "\0u" : `\0${Buffer.isBuffer(item) ? item.toString("base64") : JSON.stringify(item)}`);
-      }
-      identity = hash.digest("hex");
+      identity = tlsIdentity(tls);
       this.#keys.set(tls, identity);
     }
     return `${url.origin} ${identity}`;

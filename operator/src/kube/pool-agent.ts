@@ -1,6 +1,8 @@
 /**
- * KubeClient's HTTP/1.1 connection pool, keyed cheaply (see `PoolAgent`).
+ * How KubeClient's connections are keyed: its HTTP/1.1 pool (`PoolAgent`), cheaply, and
+ * both that pool and HTTP/2 sessions by one TLS identity (`tlsIdentity`).
  */
+import { createHash } from "node:crypto";
 import { Agent, type RequestOptions } from "node:https";
 
 /**
@@ -8,7 +10,7 @@ import { Agent, type RequestOptions } from "node:https";
  * TLS material (CA, certificate, key: kilobytes of PEM) into a new string on every
  * request and hashes it at each of several pool lookups: in the throughput bench's
  * profile the agent's bookkeeping was an eighth of the operator's HTTP CPU. Here the
- * material is interned once per credential refresh (`Base.pool`), and two clients
+ * material is digested once per credential refresh (`Base.pool`), and two clients
  * share a socket only when all of it is the same, as with Node's key.
  */
 export class PoolAgent extends Agent {
@@ -17,12 +19,16 @@ export class PoolAgent extends Agent {
   }
 }
 
-const pools = new Map<string, string>();
+/**
+ * A digest of `options`' TLS material: everything but the headers (CA, certificate, key,
+ * verification, server name...). Connections are shared only between requests whose
+ * identities are equal: the HTTP/1.1 pool here, and HTTP/2 sessions (h2.ts).
+ */
+export function tlsIdentity(options: object): string {
+  return createHash("sha256").update(JSON.stringify({ ...options, headers: undefined })).digest("hex");
+}
 
-/** A short name for `options`' TLS material and server (everything but the headers). */
+/** A short name for `options`' TLS material and server: `PoolAgent`'s key. */
 export function poolName(server: URL, options: RequestOptions): string {
-  const material = JSON.stringify({ ...options, headers: undefined });
-  let id = pools.get(material);
-  if (id === undefined) pools.set(material, (id = String(pools.size + 1)));
-  return `${server.host}:${id}`;
+  return `${server.host}:${tlsIdentity(options)}`;
 }
